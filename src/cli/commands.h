@@ -1,0 +1,15 @@
+/* The subcommands of the vlmtune CLI: each takes its own argv (argv[0] is the
+ * command name) and returns 0, or -1 with the reason in vt_errmsg(). */
+#ifndef VT_CLI_COMMANDS_H
+#define VT_CLI_COMMANDS_H
+
+typedef struct {
+    const char *name;
+    const char *help;
+    int (*run)(int argc, char **argv);
+} vt_command;
+
+int cmd_version(int argc, char **argv);
+int cmd_smoke(int argc, char **argv);
+
+#endif

@@ -1,0 +1,37 @@
+/* vlmtune — command-line entry point: finds the subcommand and prints the one
+ * error message if it fails. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/commands.h"
+#include "util/error.h"
+
+static const vt_command commands[] = {
+    {"version", "print vlmtune's and MLX's versions", cmd_version},
+    {"smoke", "load a safetensors file and take one gradient step (foundation smoke test)", cmd_smoke},
+};
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: vlmtune <command> [options]\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].help);
+    fprintf(f, "\n'vlmtune <command> --help' describes a command's options.\n");
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof *commands; i++) {
+        if (strcmp(argv[1], commands[i].name) != 0) continue;
+        if (commands[i].run(argc - 1, argv + 1) != 0) {
+            fprintf(stderr, "vlmtune %s: %s\n", argv[1], vt_errmsg());
+            return 1;
+        }
+        return 0;
+    }
+    fprintf(stderr, "vlmtune: unknown command '%s'\n", argv[1]);
+    usage(stderr);
+    return 2;
+}
