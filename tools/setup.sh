@@ -31,6 +31,14 @@ if [ "$(uname)" = Linux ] && command -v dpkg-query >/dev/null; then
   fi
 fi
 
+if [ "$(uname)" = Darwin ]; then
+  command -v brew >/dev/null || { say "Homebrew is needed on macOS (https://brew.sh)"; exit 1; }
+  BREW_PACKAGES=(cmake pkg-config cjson pcre2 utf8proc libyaml jpeg-turbo libpng webp giflib libexif python@3.12)
+  missing=()
+  for p in "${BREW_PACKAGES[@]}"; do brew list --versions "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  if [ ${#missing[@]} -gt 0 ]; then say "installing Homebrew packages: ${missing[*]}"; brew install "${missing[@]}"; fi
+fi
+
 # ---- Python environment with the pinned MLX ---------------------------------
 backend=${MLX_BACKEND:-cpu}
 case "$(uname)-$backend" in
