@@ -1,0 +1,49 @@
+/* batch.h — encoded samples and the padded batches built from them.
+ *
+ * An encoded sample is exactly what the model and the loss receive for one
+ * conversation: token ids with image pads expanded, a loss mask over those ids,
+ * and the preprocessed images.  A batch right-pads B samples to a common
+ * length T and lists the supervised positions: the logits at flat position
+ * b·T + t predict token t+1 of row b, and are supervised when the loss mask of
+ * token t+1 is set.  Only those positions ever get logits (never B×T×V). */
+#ifndef VT_BATCH_H
+#define VT_BATCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum { VT_PATCH_DIM = 3 * 2 * 16 * 16 }; /* channels × temporal × patch × patch */
+
+typedef struct {
+    int32_t *ids;          /* [n_tokens], owned */
+    uint8_t *loss_mask;    /* [n_tokens], 1 = supervised target, owned */
+    size_t n_tokens;
+    float *pixel_values;   /* [n_patches, patch_dim], owned (NULL without images) */
+    size_t n_patches;
+    size_t patch_dim;
+    int32_t *grid_thw;     /* [n_images, 3], owned */
+    size_t n_images;
+} vt_encoded;
+
+void vt_encoded_clear(vt_encoded *e);
+
+typedef struct {
+    int B, T;
+    int32_t *input_ids;       /* [B*T], pad_id after each row's end */
+    int32_t *attention_mask;  /* [B*T], 1 for real tokens */
+    float *pixel_values;      /* [n_patches, patch_dim], rows' images in order */
+    size_t n_patches, patch_dim;
+    int32_t *grid_thw;        /* [n_images, 3] */
+    size_t n_images;
+    int32_t *loss_positions;  /* [n_targets], flat b*T + t */
+    int32_t *targets;         /* [n_targets], the token at t+1 */
+    size_t n_targets;
+    size_t n_real_tokens;     /* sum of row lengths */
+} vt_batch;
+
+/* Right-pads `n` samples to the longest, rounded up to a multiple of
+ * pad_multiple (1: no rounding).  All samples must share one patch_dim. */
+int vt_batch_make(vt_batch *out, const vt_encoded *const *samples, size_t n, int32_t pad_id, int pad_multiple);
+void vt_batch_clear(vt_batch *b);
+
+#endif

@@ -1,0 +1,34 @@
+/* Padded batches: padding, attention mask, the shifted supervised positions, images in order. */
+#include "test.h"
+#include "train/batch.h"
+
+int main(void) {
+    TEST_BEGIN();
+    int32_t ids_a[] = {10, 11, 12, 13, 14}, ids_b[] = {20, 21, 22};
+    uint8_t mask_a[] = {0, 0, 0, 1, 1}, mask_b[] = {0, 1, 1};
+    float pix[2 * 4] = {1, 2, 3, 4, 5, 6, 7, 8};
+    int32_t grid[3] = {1, 2, 1};
+    vt_encoded a = {ids_a, mask_a, 5, NULL, 0, 0, NULL, 0};
+    vt_encoded b = {ids_b, mask_b, 3, pix, 2, 4, grid, 1};
+    const vt_encoded *samples[] = {&a, &b};
+    vt_batch batch;
+    CHECK_OK(vt_batch_make(&batch, samples, 2, -1, 4));
+    CHECK(batch.B == 2 && batch.T == 8); /* longest 5, rounded up to a multiple of 4 */
+    CHECK(batch.input_ids[5] == -1 && batch.input_ids[8] == 20 && batch.input_ids[11] == -1);
+    CHECK(batch.attention_mask[4] == 1 && batch.attention_mask[5] == 0 && batch.attention_mask[10] == 1 &&
+          batch.attention_mask[11] == 0);
+    /* supervised: a's tokens 3,4 (predicted at 2,3), b's tokens 1,2 (predicted at 8+0, 8+1) */
+    CHECK(batch.n_targets == 4);
+    int32_t want_pos[] = {2, 3, 8, 9}, want_tgt[] = {13, 14, 21, 22};
+    for (int i = 0; i < 4; i++) CHECK(batch.loss_positions[i] == want_pos[i] && batch.targets[i] == want_tgt[i]);
+    CHECK(batch.n_patches == 2 && batch.patch_dim == 4 && batch.pixel_values[7] == 8.0f);
+    CHECK(batch.n_images == 1 && batch.grid_thw[1] == 2);
+    CHECK(batch.n_real_tokens == 8);
+    vt_batch_clear(&batch);
+
+    CHECK_FAILS(vt_batch_make(&batch, samples, 0, 0, 1), "at least one sample");
+    vt_encoded empty = {0};
+    const vt_encoded *bad[] = {&a, &empty};
+    CHECK_FAILS(vt_batch_make(&batch, bad, 2, 0, 1), "sample 1 of the batch is empty");
+    return TEST_END();
+}
