@@ -1,5 +1,6 @@
 /* Training configuration: defaults, YAML (mlx-lm key names), flag overrides, errors with file:line. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -65,6 +66,7 @@ int main(void) {
     CHECK_FAILS(vt_train_config_parse_args(&d, 2, bad2), "needs a value");
     char *bad3[] = {"train", "--dropout", "lots"};
     CHECK_FAILS(vt_train_config_parse_args(&d, 3, bad3), "option --dropout: expected a number");
+    free(d.model);
     d.model = strdup("m");
     d.data = strdup("d");
     d.out = strdup("o");
