@@ -1,0 +1,41 @@
+/* metrics.h — the run's measurements: JSON lines on disk, a loss plot for a browser.
+ *
+ * Every report and every validation appends one JSON object to
+ * RUN/metrics.jsonl (flushed at once, so a killed run keeps its history), and
+ * vt_metrics_plot() draws training and validation loss against the step into
+ * an SVG file that any browser opens. */
+#ifndef VT_METRICS_H
+#define VT_METRICS_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+typedef struct {
+    long step;
+    double value;
+} vt_point;
+
+typedef struct {
+    FILE *file;          /* metrics.jsonl, append mode; owned */
+    vt_point *train;     /* training loss per report; owned */
+    size_t n_train, cap_train;
+    vt_point *valid;     /* validation loss per evaluation; owned */
+    size_t n_valid, cap_valid;
+} vt_metrics;
+
+typedef struct {
+    long step, total_steps;
+    double epoch, loss, lr, tokens_per_s, trained_tokens, peak_mem_gb, ms_per_step, grad_norm;
+} vt_train_report;
+
+/* Opens (appending to) path; previous lines are read back into the series so a
+ * resumed run plots its whole history. */
+int vt_metrics_open(vt_metrics *m, const char *path);
+int vt_metrics_train(vt_metrics *m, const vt_train_report *r);
+int vt_metrics_valid(vt_metrics *m, long step, double loss);
+/* Forget points after `step` (a resumed run replays them). */
+void vt_metrics_truncate(vt_metrics *m, long step);
+int vt_metrics_plot(const vt_metrics *m, const char *svg_path);
+void vt_metrics_close(vt_metrics *m);
+
+#endif
