@@ -166,7 +166,7 @@ void mx_free(mx_array a) {
 
 size_t mx_live_handles(void) { return live_handles.load(); }
 
-int mx_ref(mx_array *out, mx_array a) { return MXB_OP(out, "mx_ref", {a}, get(a)); }
+int mx_ref(mx_array *out, mx_array a) { return MXB_OP(out, "mx_ref", get(a), a); }
 
 /* ------------------------------------------------------------- creation ---- */
 
@@ -200,29 +200,29 @@ int mx_from_data_nocopy(mx_array *out, void *data, const int *shape, int ndim, m
 }
 
 int mx_scalar(mx_array *out, double value, mx_dtype dt) {
-    return MXB_OP(out, "mx_scalar", {}, mx::astype(mx::array(value), to_mlx(dt)));
+    return MXB_OP(out, "mx_scalar", mx::astype(mx::array(value), to_mlx(dt)));
 }
 
 int mx_full(mx_array *out, const int *shape, int ndim, double value, mx_dtype dt) {
-    return MXB_OP(out, "mx_full", {}, mx::full(to_shape(shape, ndim), mx::array(value), to_mlx(dt)));
+    return MXB_OP(out, "mx_full", mx::full(to_shape(shape, ndim), mx::array(value), to_mlx(dt)));
 }
 
 int mx_zeros(mx_array *out, const int *shape, int ndim, mx_dtype dt) {
-    return MXB_OP(out, "mx_zeros", {}, mx::zeros(to_shape(shape, ndim), to_mlx(dt)));
+    return MXB_OP(out, "mx_zeros", mx::zeros(to_shape(shape, ndim), to_mlx(dt)));
 }
 
 int mx_ones(mx_array *out, const int *shape, int ndim, mx_dtype dt) {
-    return MXB_OP(out, "mx_ones", {}, mx::ones(to_shape(shape, ndim), to_mlx(dt)));
+    return MXB_OP(out, "mx_ones", mx::ones(to_shape(shape, ndim), to_mlx(dt)));
 }
 
-int mx_zeros_like(mx_array *out, mx_array a) { return MXB_OP(out, "mx_zeros_like", {a}, mx::zeros_like(get(a))); }
+int mx_zeros_like(mx_array *out, mx_array a) { return MXB_OP(out, "mx_zeros_like", mx::zeros_like(get(a)), a); }
 
 int mx_arange(mx_array *out, double start, double stop, double step, mx_dtype dt) {
-    return MXB_OP(out, "mx_arange", {}, mx::arange(start, stop, step, to_mlx(dt)));
+    return MXB_OP(out, "mx_arange", mx::arange(start, stop, step, to_mlx(dt)));
 }
 
 int mx_linspace(mx_array *out, double start, double stop, int num, mx_dtype dt) {
-    return MXB_OP(out, "mx_linspace", {}, mx::linspace(start, stop, num, to_mlx(dt)));
+    return MXB_OP(out, "mx_linspace", mx::linspace(start, stop, num, to_mlx(dt)));
 }
 
 /* -------------------------------------------------------------- queries ---- */

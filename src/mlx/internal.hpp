@@ -62,9 +62,10 @@ int guard(const char *op, std::initializer_list<mx_array> args, F &&body) {
 
 }  // namespace mxb
 
-// Shorthand for the common "one result" op: OP1(out, "mx_exp", {a}, mx::exp(get(a))).
-#define MXB_OP(out, name, args, expr)                                 \
-    mxb::guard(name, args, [&] {                                      \
+// Shorthand for the common "one result" op, arguments listed last for the error message:
+//   MXB_OP(out, "mx_exp", mx::exp(get(a)), a)
+#define MXB_OP(out, name, expr, ...)                                  \
+    mxb::guard(name, {__VA_ARGS__}, [&] {                             \
         mx::array r_ = (expr);                                        \
         *(out) = mxb::wrap(std::move(r_));                            \
     })

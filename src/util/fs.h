@@ -11,6 +11,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 int vt_mkdir_p(const char *path);                 /* like mkdir -p */
 bool vt_path_exists(const char *path);
 bool vt_is_dir(const char *path);
@@ -24,5 +28,9 @@ int vt_fsync_path(const char *path);              /* a file or a directory */
 int vt_remove_tree(const char *path);             /* like rm -rf; a missing path is fine */
 /* "dir/name" into buf; error if it does not fit. */
 int vt_path_join(char *buf, size_t cap, const char *dir, const char *name);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif
