@@ -97,8 +97,10 @@ int mx_ref(mx_array *out, mx_array a);
 
 /* Copies `data` (row-major, dtype `dt`). */
 int mx_from_data(mx_array *out, const void *data, const int *shape, int ndim, mx_dtype dt);
-/* Wraps `data` without copying; MLX calls deleter(data, ctx) when the last
- * reference goes (deleter may be NULL if the caller keeps data alive longer). */
+/* Wraps `data` without copying where the backend can (otherwise MLX copies it
+ * at once); either way deleter(data, ctx) runs exactly once, when MLX no longer
+ * needs the buffer.  Until then the caller must not change or free it.  deleter
+ * may be NULL when the caller keeps data alive longer than the array. */
 int mx_from_data_nocopy(mx_array *out, void *data, const int *shape, int ndim, mx_dtype dt,
                         void (*deleter)(void *data, void *ctx), void *ctx);
 int mx_scalar(mx_array *out, double value, mx_dtype dt);
