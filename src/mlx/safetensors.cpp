@@ -11,6 +11,7 @@
 #include <fstream>
 #include <map>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "mlx/internal.hpp"
 #include "util/fs.h"
@@ -205,7 +206,8 @@ int mx_save_safetensors(const char *path, const mx_tensors *t) {
         for (auto &it : t->items) arrays.emplace(it.first, it.second->value);
         std::unordered_map<std::string, std::string> meta(t->meta.begin(), t->meta.end());
         // Written under a temporary name and renamed: a reader never sees half a file.
-        std::string tmp = std::string(path) + ".tmp";
+        // (MLX appends ".safetensors" to a name that lacks it, so the temporary name keeps that suffix.)
+        std::string tmp = std::string(path) + ".tmp-" + std::to_string(getpid()) + ".safetensors";
         mx::save_safetensors(tmp, arrays, meta);
         if (vt_fsync_path(tmp.c_str()) != 0 || std::rename(tmp.c_str(), path) != 0) {
             std::remove(tmp.c_str());
