@@ -66,9 +66,10 @@ static void test_compiled_equals_plain(void) {
             CHECK_OK(mx_function_call(fns[k], in, 3, out, 2, &n));
             double dv = max_diff(v[0], pv[0]), dy = max_diff(out[1], pv[1]);
             double dg = fmax(max_diff(g[0], pg[0]), max_diff(g[1], pg[1]));
+            double tol = test_matmul_tol(1e-5);
             CHECK(n == 2);
-            CHECK(dv <= 1e-5 && dy <= 1e-5 && dg <= 1e-5);
-            if (!(dv <= 1e-5 && dy <= 1e-5 && dg <= 1e-5))
+            CHECK(dv <= tol && dy <= tol && dg <= tol);
+            if (!(dv <= tol && dy <= tol && dg <= tol))
                 fprintf(stderr, "%s, round %d: value Δ %g, output Δ %g, gradient Δ %g\n", names[k], round, dv, dy, dg);
         }
     }

@@ -134,10 +134,10 @@ static void test_linalg_and_reductions(void) {
             w[i * N + j] = acc;
         }
     CHECK_OK(mx_matmul(&r, a, b));
-    expect(r, w, M * N, 1e-5, "matmul");
+    expect(r, w, M * N, test_matmul_tol(1e-5), "matmul");
     for (int i = 0; i < M * N; i++) w[i] = 2.0 * w[i] + 0.5 * c[i];
     CHECK_OK(mx_addmm(&r, cc, a, b, 2.0f, 0.5f));
-    expect(r, w, M * N, 1e-5, "addmm");
+    expect(r, w, M * N, test_matmul_tol(1e-5), "addmm");
 
     /* reductions over axis 1 of x [3,4] */
     double sum[M], mx[M], lse[M], sm[M * K], mean_all = 0;
@@ -325,7 +325,7 @@ static void test_quantization(void) {
         double wd[2 * O];
         CHECK_OK(mx_to_f32(ref, want, 2 * O));
         for (int i = 0; i < 2 * O; i++) wd[i] = want[i];
-        expect(r, wd, 2 * O, 1e-4, bits == 4 ? "quantized_matmul 4-bit" : "quantized_matmul 8-bit");
+        expect(r, wd, 2 * O, test_matmul_tol(1e-4), bits == 4 ? "quantized_matmul 4-bit" : "quantized_matmul 8-bit");
     }
 }
 
@@ -419,13 +419,13 @@ static void test_sdpa(void) {
     double scale = 1.0 / sqrt(D);
     sdpa_ref(q, k, v, w, HQ, HKV, T, T, D, scale, NULL);
     CHECK_OK(mx_sdpa(&r, qa, ka, va, (float)scale, MX_MASK_NONE, NULL));
-    expect(r, w, HQ * T * D, 1e-5, "sdpa GQA no mask");
+    expect(r, w, HQ * T * D, test_matmul_tol(1e-5), "sdpa GQA no mask");
     int causal[T * T];
     for (int i = 0; i < T; i++)
         for (int j = 0; j < T; j++) causal[i * T + j] = j <= i;
     sdpa_ref(q, k, v, w, HQ, HKV, T, T, D, scale, causal);
     CHECK_OK(mx_sdpa(&r, qa, ka, va, (float)scale, MX_MASK_CAUSAL, NULL));
-    expect(r, w, HQ * T * D, 1e-5, "sdpa causal");
+    expect(r, w, HQ * T * D, test_matmul_tol(1e-5), "sdpa causal");
     /* block-diagonal bool mask: two blocks of 3 */
     int block[T * T];
     bool bm[T * T];
@@ -436,7 +436,7 @@ static void test_sdpa(void) {
     CHECK_OK(mx_from_data(&mask, bm, sm, 2, MX_BOOL));
     sdpa_ref(q, k, v, w, HQ, HKV, T, T, D, scale, block);
     CHECK_OK(mx_sdpa(&r, qa, ka, va, (float)scale, MX_MASK_ARRAY, mask));
-    expect(r, w, HQ * T * D, 1e-5, "sdpa array mask");
+    expect(r, w, HQ * T * D, test_matmul_tol(1e-5), "sdpa array mask");
     CHECK_FAILS(mx_sdpa(&r, qa, ka, va, 1.0f, MX_MASK_ARRAY, NULL), "needs a mask");
 }
 

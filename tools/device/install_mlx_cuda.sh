@@ -8,6 +8,8 @@ python3 -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .
 mkdir -p /tmp/site/mlx/lib
 cat /root/mlx-stage/part00 .dev/p2/part01 | xz -d > /tmp/site/mlx/lib/libmlx.so
 tar xJf .dev/p2/libs.tar.xz -C /tmp/site
+# The CUDA JIT (NVRTC) compiles kernels against the headers the wheel ships (CCCL, CuTe, MLX).
+tar xJf .dev/p2/include.tar.xz -C /tmp/site/mlx
 ln -sfn "$SP/nvidia" /tmp/site/nvidia
 export PYTHONPATH=/tmp/site
 export LD_LIBRARY_PATH=/tmp/site/mlx/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
