@@ -11,5 +11,7 @@ typedef struct {
 
 int cmd_version(int argc, char **argv);
 int cmd_smoke(int argc, char **argv);
+int cmd_info(int argc, char **argv);
+int cmd_forward(int argc, char **argv);
 
 #endif

@@ -1,0 +1,62 @@
+#include "cli/args.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/error.h"
+
+void vt_args_help(const vt_option *opts, const char *usage, FILE *f) {
+    fprintf(f, "usage: %s\n\noptions:\n", usage);
+    for (const vt_option *o = opts; o->name; o++) {
+        char left[64];
+        snprintf(left, sizeof left, "--%s%s%s", o->name, o->value ? " " : "", o->value ? o->value : "");
+        fprintf(f, "  %-24s %s%s\n", left, o->help, o->required ? " (required)" : "");
+    }
+}
+
+int vt_args_parse(vt_option *opts, int argc, char **argv, const char *usage) {
+    for (vt_option *o = opts; o->name; o++) o->given = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            vt_args_help(opts, usage, stdout);
+            return 1;
+        }
+        if (strncmp(argv[i], "--", 2)) return vt_err("unexpected argument '%s' (see --help)", argv[i]);
+        vt_option *o = opts;
+        while (o->name && strcmp(o->name, argv[i] + 2)) o++;
+        if (!o->name) return vt_err("unknown option '%s' (see --help)", argv[i]);
+        if (!o->value) {
+            o->given = "1";
+        } else {
+            if (i + 1 >= argc) return vt_err("option '%s' needs a value (%s)", argv[i], o->value);
+            o->given = argv[++i];
+        }
+    }
+    for (vt_option *o = opts; o->name; o++)
+        if (o->required && !o->given) return vt_err("missing --%s %s (see --help)", o->name, o->value ? o->value : "");
+    return 0;
+}
+
+const char *vt_args_value(const vt_option *opts, const char *name) {
+    for (const vt_option *o = opts; o->name; o++)
+        if (!strcmp(o->name, name)) return o->given;
+    return NULL;
+}
+
+bool vt_args_flag(const vt_option *opts, const char *name) { return vt_args_value(opts, name) != NULL; }
+
+int vt_args_int(const vt_option *opts, const char *name, long def, long lo, long hi, long *out) {
+    const char *v = vt_args_value(opts, name);
+    if (!v) {
+        *out = def;
+        return 0;
+    }
+    char *end;
+    errno = 0;
+    long x = strtol(v, &end, 10);
+    if (!*v || *end || errno || x < lo || x > hi)
+        return vt_err("--%s: expected an integer in [%ld, %ld], got '%s'", name, lo, hi, v);
+    *out = x;
+    return 0;
+}

@@ -1,0 +1,28 @@
+/* args.h — "--flag value" options for the CLI's subcommands.
+ *
+ *   vt_option opts[] = {{"model", "DIR", "model directory", true}, {"out", ...}, {0}};
+ *   if (vt_args_parse(opts, argc, argv)) return -1;   // unknown or missing options are errors
+ *   const char *dir = vt_args_value(opts, "model");
+ * A flag whose `value` name is NULL is a switch (no value). */
+#ifndef VT_ARGS_H
+#define VT_ARGS_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+typedef struct {
+    const char *name;    /* without "--" */
+    const char *value;   /* placeholder shown in help ("DIR"), NULL for a switch */
+    const char *help;
+    bool required;
+    const char *given;   /* filled by vt_args_parse: the value, or "1" for a switch; NULL if absent */
+} vt_option;
+
+/* Returns 1 (not an error) when --help was asked for and printed. */
+int vt_args_parse(vt_option *opts, int argc, char **argv, const char *usage);
+const char *vt_args_value(const vt_option *opts, const char *name);
+bool vt_args_flag(const vt_option *opts, const char *name);
+int vt_args_int(const vt_option *opts, const char *name, long def, long lo, long hi, long *out);
+void vt_args_help(const vt_option *opts, const char *usage, FILE *f);
+
+#endif

@@ -1,0 +1,27 @@
+/* model_dir.h — the tensors of a model directory under one naming scheme.
+ *
+ * A directory holds either model.safetensors or model.safetensors.index.json
+ * with its shards.  Tensor names come in two layouts: Hugging Face
+ * (model.language_model.*, model.visual.*, lm_head.*) and mlx-vlm /
+ * mlx-community (language_model.model.*, vision_tower.*,
+ * language_model.lm_head.*).  Both are mapped to the mlx-vlm names, which are
+ * also the names adapters use.  Tensors are loaded lazily (read on first use). */
+#ifndef VT_MODEL_DIR_H
+#define VT_MODEL_DIR_H
+
+#include <stdbool.h>
+
+#include "mlx/mx.h"
+
+typedef struct {
+    mx_tensors *tensors;  /* canonical name -> array; owned */
+    bool hf_layout;       /* names came in the Hugging Face layout */
+    int n_files;
+} vt_model_files;
+
+int vt_model_files_load(vt_model_files *out, const char *dir);
+void vt_model_files_free(vt_model_files *f);
+/* The mlx-vlm name for a tensor name in either layout. */
+void vt_canonical_name(const char *name, char *buf, size_t cap, bool *was_hf);
+
+#endif

@@ -1,0 +1,130 @@
+/* qwen3vl.h — Qwen3-VL in C: weights, and the forward pass of the vision tower and text decoder.
+ *
+ * The model knows nothing of training.  A linear layer may carry an adapter
+ * hook (src/lora sets it); the model only calls it.  Every forward runs in the
+ * caller's current arena (mx.h): the caller opens a scope and keeps what it needs.
+ *
+ * docs/MODEL.md describes the computation in prose, layer by layer. */
+#ifndef VT_QWEN3VL_H
+#define VT_QWEN3VL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "io/config.h"
+#include "io/model_dir.h"
+#include "mlx/mx.h"
+
+/* Called by vt_linear_forward after the base product: *y = hook(x, y_base).  Installed by src/lora. */
+typedef int (*vt_adapter_fn)(void *adapter, mx_array x, mx_array y_base, mx_array *y);
+
+typedef struct {
+    const char *name;        /* module path, mlx-vlm naming ("language_model.model.layers.0.self_attn.q_proj"); owned */
+    int in, out;
+    mx_array weight;         /* [out, in], or packed uint32 [out, in·bits/32] when quantized; borrowed */
+    mx_array bias;           /* [out] or NULL */
+    mx_array scales, biases; /* quantized only: [out, in/group_size] */
+    int group_size, bits;    /* 0 when dense */
+    void *adapter;           /* LoRA hook state, NULL when none; not owned by the model */
+    vt_adapter_fn adapter_fn;
+} vt_linear;
+
+typedef struct {
+    int rows, dim;
+    mx_array weight, scales, biases; /* as vt_linear; quantized when scales != NULL */
+    int group_size, bits;
+} vt_embedding;
+
+typedef struct {
+    mx_array weight, bias; /* LayerNorm (bias may be NULL for RMSNorm) */
+} vt_norm;
+
+typedef struct {
+    vt_norm norm1, norm2;
+    vt_linear qkv, proj, fc1, fc2;
+} vt_vision_block;
+
+typedef struct {
+    vt_norm norm;  /* over hidden (main merger) or 4·hidden (DeepStack mergers, after the 2×2 shuffle) */
+    vt_linear fc1, fc2;
+    bool postshuffle_norm;
+} vt_merger;
+
+typedef struct {
+    mx_array patch_weight;   /* [hidden, C·T·P·P], columns in pixel_values order (c, t, y, x) */
+    mx_array patch_bias;     /* [hidden] */
+    vt_embedding pos_embed;  /* learned grid, side × side */
+    int pos_side;
+    vt_vision_block *blocks; /* [depth], owned */
+    vt_merger merger;
+    vt_merger deepstack[VT_MAX_DEEPSTACK];
+} vt_vision;
+
+typedef struct {
+    vt_norm in_norm, post_norm, q_norm, k_norm;
+    vt_linear q, k, v, o, gate, up, down;
+} vt_text_layer;
+
+typedef struct {
+    vt_embedding embed;
+    vt_text_layer *layers;   /* [layers], owned */
+    vt_norm norm;
+    vt_linear lm_head;       /* weight NULL when tied to the embedding */
+    bool tied;
+} vt_text;
+
+typedef struct {
+    vt_model_config config;
+    vt_model_files files;    /* the loaded tensors; weights above borrow from here */
+    mx_arena *arena;         /* arrays the model derives at load (patch matrix) */
+    vt_vision vision;
+    vt_text text;
+    char *dir;
+    size_t n_params_vision, n_params_text; /* logical parameter counts (quantized weights unpacked) */
+    size_t bytes;                          /* bytes of the stored tensors */
+} vt_model;
+
+/* Loads DIR (config.json + safetensors in either layout).  Every expected tensor
+ * must be present with its expected shape and no tensor may be unknown. */
+int vt_model_load(vt_model **out, const char *dir);
+void vt_model_free(vt_model *m);
+
+/* Calls fn on every linear layer (vision and text), in a fixed order. */
+int vt_model_each_linear(vt_model *m, int (*fn)(void *ctx, vt_linear *lin), void *ctx);
+
+/* ------------------------------------------------------------- forward ---- */
+
+typedef struct {
+    int B, T;
+    const int32_t *input_ids;       /* [B·T] */
+    const int32_t *attention_mask;  /* [B·T], 1 = token, 0 = padding; NULL: all tokens */
+    mx_array pixel_values;          /* [N, C·T·P·P] (any float dtype) or NULL */
+    const int32_t *grid_thw;        /* [n_images·3]: images of all rows, in order */
+    int n_images;
+} vt_model_inputs;
+
+typedef struct {
+    mx_array hidden;                      /* [B, T, hidden] after the final norm */
+    mx_array vision;                      /* [image tokens, hidden] merger output, NULL without images */
+    mx_array deepstack[VT_MAX_DEEPSTACK]; /* [image tokens, hidden] each */
+    int n_deepstack;
+    int32_t *positions;                   /* [3·B·T] (t, h, w) MRoPE positions; owned by caller (free) */
+    int32_t *rope_deltas;                 /* [B]: next position minus sequence length; owned by caller */
+} vt_model_outputs;
+
+int vt_model_forward(const vt_model *m, const vt_model_inputs *in, vt_model_outputs *out);
+/* Logits for selected rows of hidden states: rows [S, hidden] -> [S, vocab] (float32). */
+int vt_model_logits(const vt_model *m, mx_array rows, mx_array *logits);
+void vt_model_outputs_clear(vt_model_outputs *out);
+
+/* ------------------------------------------------ pieces (tested alone) ---- */
+
+int vt_linear_forward(const vt_linear *lin, mx_array x, mx_array *y);
+int vt_vision_forward(const vt_model *m, mx_array pixel_values, const int32_t *grid_thw, int n_images,
+                      mx_array *merged, mx_array *deepstack);
+/* MRoPE positions (get_rope_index): [3·B·T] and per-row deltas; checks every
+ * image's <|image_pad|> run against its grid. */
+int vt_rope_positions(const vt_model_config *c, const int32_t *ids, const int32_t *mask, int B, int T,
+                      const int32_t *grid_thw, int n_images, int32_t *pos, int32_t *deltas);
+
+#endif

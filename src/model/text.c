@@ -1,0 +1,112 @@
+/* text.c — the Qwen3-VL text decoder.
+ *
+ *   layers × [h = x + o(attn(RMSNorm x)),  out = h + down(silu(gate y) · up y), y = RMSNorm h]
+ *   attention: q/k RMSNorm per head (before rotary), GQA, causal (plus padding), scale 1/√head_dim,
+ *              interleaved MRoPE (frequency j follows the h position when j%3 == 1, w when j%3 == 2,
+ *              within their sections; t otherwise)
+ *   after layer k < #DeepStack: the k-th DeepStack feature is added at the image tokens
+ *   final RMSNorm.
+ * RMSNorm runs in float32 inside MLX's fused kernel; cos/sin tables are float32. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/layers.h"
+#include "model/text.h"
+
+int vt_mrope_tables(const vt_model_config *c, const int32_t *pos, int B, int T, mx_array *cos, mx_array *sin) {
+    int hd = c->head_dim, half = hd / 2;
+    size_t n = (size_t)B * T * hd;
+    float *cs = malloc(n * sizeof(float)), *sn = malloc(n * sizeof(float));
+    if (!cs || !sn) {
+        free(cs), free(sn);
+        return vt_err("out of memory for %d × %d rotary tables", B, T);
+    }
+    float inv[512];
+    int axis[512];
+    for (int j = 0; j < half; j++) {
+        inv[j] = (float)(1.0 / pow(c->rope_theta, (2.0 * j) / hd));
+        axis[j] = 0;
+        if (c->mrope_interleaved) {
+            if (j % 3 == 1 && j < 3 * c->mrope_section[1]) axis[j] = 1;
+            else if (j % 3 == 2 && j < 3 * c->mrope_section[2]) axis[j] = 2;
+        } else {
+            axis[j] = j < c->mrope_section[0] ? 0 : j < c->mrope_section[0] + c->mrope_section[1] ? 1 : 2;
+        }
+    }
+    for (int b = 0; b < B; b++)
+        for (int t = 0; t < T; t++) {
+            float *crow = cs + ((size_t)b * T + t) * hd, *srow = sn + ((size_t)b * T + t) * hd;
+            for (int j = 0; j < half; j++) {
+                float angle = (float)pos[((size_t)axis[j] * B + b) * T + t] * inv[j];
+                crow[j] = crow[j + half] = cosf(angle);
+                srow[j] = srow[j + half] = sinf(angle);
+            }
+        }
+    int shape[4] = {B, 1, T, hd};
+    int rc = mx_from_data(cos, cs, shape, 4, MX_FLOAT32) || mx_from_data(sin, sn, shape, 4, MX_FLOAT32);
+    free(cs), free(sn);
+    return rc;
+}
+
+int vt_attention_mask(const int32_t *mask, int B, int T, mx_array *out) {
+    *out = NULL;
+    if (!mask) return 0;
+    bool any_pad = false;
+    for (size_t i = 0; i < (size_t)B * T; i++) any_pad |= mask[i] == 0;
+    if (!any_pad) return 0;
+    /* causal, keys restricted to real tokens; a padding query still sees itself so no row is empty */
+    bool *m = malloc((size_t)B * T * T * sizeof(bool));
+    if (!m) return vt_err("out of memory for a %d × %d × %d attention mask", B, T, T);
+    for (int b = 0; b < B; b++)
+        for (int i = 0; i < T; i++)
+            for (int j = 0; j < T; j++) m[((size_t)b * T + i) * T + j] = j <= i && (mask[(size_t)b * T + j] || i == j);
+    int shape[4] = {B, 1, T, T};
+    int rc = mx_from_data(out, m, shape, 4, MX_BOOL);
+    free(m);
+    return rc;
+}
+
+static int heads(mx_array x, int B, int T, int n, int hd, const vt_norm *norm, float eps, mx_array *out) {
+    int perm[4] = {0, 2, 1, 3};
+    mx_array h;
+    TRY(vt_reshape(&h, x, 4, B, T, n, hd));
+    if (norm) TRY(mx_rms_norm(&h, h, norm->weight, eps));
+    return mx_transpose(out, h, perm, 4);
+}
+
+static int attention(const vt_model_config *c, const vt_text_layer *l, mx_array x, const vt_text_ctx *ctx,
+                     mx_array *out) {
+    int B = mx_dim(x, 0), T = mx_dim(x, 1), hd = c->head_dim;
+    float eps = (float)c->rms_eps;
+    mx_array q, k, v, a;
+    TRY(vt_linear_forward(&l->q, x, &q));
+    TRY(vt_linear_forward(&l->k, x, &k));
+    TRY(vt_linear_forward(&l->v, x, &v));
+    TRY(heads(q, B, T, c->heads, hd, &l->q_norm, eps, &q));
+    TRY(heads(k, B, T, c->kv_heads, hd, &l->k_norm, eps, &k));
+    TRY(heads(v, B, T, c->kv_heads, hd, NULL, eps, &v));
+    TRY(vt_apply_rotary(q, ctx->cos, ctx->sin, false, &q));
+    TRY(vt_apply_rotary(k, ctx->cos, ctx->sin, false, &k));
+    TRY(mx_sdpa(&a, q, k, v, 1.0f / sqrtf((float)hd), ctx->mask ? MX_MASK_ARRAY : MX_MASK_CAUSAL, ctx->mask));
+    int perm[4] = {0, 2, 1, 3};
+    TRY(mx_transpose(&a, a, perm, 4));
+    TRY(vt_reshape(&a, a, 3, B, T, c->heads * hd));
+    return vt_linear_forward(&l->o, a, out);
+}
+
+int vt_text_layer_forward(const vt_model_config *c, const vt_text_layer *l, mx_array x, const vt_text_ctx *ctx,
+                          mx_array *out) {
+    float eps = (float)c->rms_eps;
+    mx_array h, a, y, g, u;
+    TRY(mx_rms_norm(&h, x, l->in_norm.weight, eps));
+    TRY(attention(c, l, h, ctx, &a));
+    TRY(mx_add(&h, x, a));
+    TRY(mx_rms_norm(&y, h, l->post_norm.weight, eps));
+    TRY(vt_linear_forward(&l->gate, y, &g));
+    TRY(vt_linear_forward(&l->up, y, &u));
+    TRY(vt_silu(g, &g));
+    TRY(mx_multiply(&g, g, u));
+    TRY(vt_linear_forward(&l->down, g, &g));
+    return mx_add(out, h, g);
+}
