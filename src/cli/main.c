@@ -10,6 +10,7 @@ static const vt_command commands[] = {
     {"version", "print vlmtune's and MLX's versions", cmd_version},
     {"info", "describe a model directory: architecture, parameters, dtype, quantization", cmd_info},
     {"forward", "run the model on explicit inputs and write the logits", cmd_forward},
+    {"tokenize", "text to token ids and back with a model's tokenizer", cmd_tokenize},
     {"smoke", "load a safetensors file and take one gradient step (foundation smoke test)", cmd_smoke},
 };
 

@@ -1,0 +1,111 @@
+"""vlmtune's tokenizer against Hugging Face `tokenizers` (pinned 0.23.3) loading the same real Qwen3 file.
+
+Ids must be equal, id for id: on the committed corpus (prose, code, numbers, whitespace runs,
+CRLF, CJK, Arabic, emoji with ZWJ and flags, combining marks, contractions, special-token
+strings), and on seeded random Unicode strings.  Decoding of arbitrary id sequences (which
+split UTF-8 characters) must equal the reference's byte for byte.
+"""
+import json
+import os
+import random
+import subprocess
+from pathlib import Path
+
+import pytest
+from tokenizers import Tokenizer
+
+ROOT = Path(os.environ.get("VT_SOURCE_DIR", Path(__file__).resolve().parents[2]))
+CLI = os.environ.get("VT_CLI", str(ROOT / "build" / "vlmtune"))
+TOKENIZER = ROOT / ".cache" / "qwen3-tokenizer"
+
+
+@pytest.fixture(scope="module")
+def reference():
+    path = TOKENIZER / "tokenizer.json"
+    assert path.exists(), f"{path} is missing: tools/setup.sh fetches it (make test does)"
+    return Tokenizer.from_file(str(path))
+
+
+def vlmtune_encode(strings, tmp_path):
+    src = tmp_path / "strings.jsonl"
+    src.write_text("".join(json.dumps(s) + "\n" for s in strings), encoding="utf-8")
+    out = subprocess.run([CLI, "tokenize", "--model", str(TOKENIZER), "--jsonl", str(src)], check=True,
+                         capture_output=True, text=True).stdout.split("\n")[:-1]
+    assert len(out) == len(strings)
+    return [[int(x) for x in line.split()] for line in out]
+
+
+def vlmtune_decode(id_lists, tmp_path):
+    src = tmp_path / "ids.txt"
+    src.write_text("".join(" ".join(map(str, ids)) + "\n" for ids in id_lists))
+    out = subprocess.run([CLI, "tokenize", "--model", str(TOKENIZER), "--decode-ids", str(src)], check=True,
+                         capture_output=True, text=True).stdout.split("\n")[:-1]  # not splitlines: U+2028 is text
+    return [json.loads(line) for line in out]
+
+
+def compare(reference, strings, tmp_path):
+    got = vlmtune_encode(strings, tmp_path)
+    bad = [(s, g, reference.encode(s).ids) for s, g in zip(strings, got) if g != reference.encode(s).ids]
+    assert not bad, f"{len(bad)} of {len(strings)} differ; first: {bad[0][0]!r}\n ours {bad[0][1]}\n ref  {bad[0][2]}"
+
+
+def test_corpus(reference, tmp_path):
+    corpus = [json.loads(l) for l in (ROOT / "tests" / "data" / "tokenizer_corpus.jsonl").read_text("utf-8").splitlines()]
+    compare(reference, corpus, tmp_path)
+
+
+def random_strings(seed, n):
+    rng = random.Random(seed)
+    ranges = [(0x20, 0x7E), (0xA0, 0x24F), (0x370, 0x3FF), (0x400, 0x4FF), (0x590, 0x6FF), (0x900, 0x97F),
+              (0xE00, 0xE7F), (0x1100, 0x11FF), (0x3040, 0x30FF), (0x4E00, 0x4FFF), (0xAC00, 0xAD00),
+              (0x1F300, 0x1F64F), (0x300, 0x36F), (0x2000, 0x206F), (0xFF00, 0xFFEF)]
+    pieces = ["<|im_start|>", "<|im_end|>", "<|image_pad|>", "<think>", "\n", "\r\n", "\t", "  ", "'s", "'LL",
+              "\u200d", "\ufe0f", "123", " ", "\u00a0", "\u3000", "<|vision_", "|>"]
+    out = []
+    for _ in range(n):
+        parts = []
+        for _ in range(rng.randint(1, 30)):
+            if rng.random() < 0.25:
+                parts.append(rng.choice(pieces))
+            else:
+                lo, hi = rng.choice(ranges)
+                parts.append("".join(chr(rng.randint(lo, hi)) for _ in range(rng.randint(1, 8))))
+        out.append("".join(parts))
+    return out
+
+
+def test_random_unicode(reference, tmp_path):
+    compare(reference, random_strings(1234, 600), tmp_path)
+
+
+def test_decode_round_trip_and_split_characters(reference, tmp_path):
+    rng = random.Random(99)
+    strings = random_strings(77, 150)
+    ids = [reference.encode(s).ids for s in strings]
+    # whole sequences decode back to the text; random slices cut UTF-8 characters apart
+    slices = []
+    for seq in ids:
+        if len(seq) > 2:
+            a = rng.randrange(len(seq))
+            slices.append(seq[a:a + rng.randint(1, 6)])
+    slices += [[rng.randrange(151643) for _ in range(rng.randint(1, 12))] for _ in range(200)]
+    want = [reference.decode(s, skip_special_tokens=False) for s in ids + slices]
+    got = vlmtune_decode(ids + slices, tmp_path)
+    bad = [(i, g, w) for i, (g, w) in enumerate(zip(got, want)) if g != w]
+    assert not bad, f"{len(bad)} decodes differ; first: ours {bad[0][1]!r}, ref {bad[0][2]!r}"
+
+
+def test_errors(tmp_path):
+    r = subprocess.run([CLI, "tokenize", "--model", str(tmp_path), "--text", "x"], capture_output=True, text=True)
+    assert r.returncode == 1 and "no tokenizer.json" in r.stderr
+    bad = tmp_path / "tokenizer.json"
+    bad.write_text('{"model": {"type": "BPE", "vocab": {"a": 0}, "merges": ["a b"]}}')
+    r = subprocess.run([CLI, "tokenize", "--model", str(bad), "--text", "x"], capture_output=True, text=True)
+    assert r.returncode == 1 and "merge 1 ('a' 'b') names a token missing from the vocabulary" in r.stderr, r.stderr
+    bad.write_text('{"model": {"type": "BPE", "vocab": {"a": 0}, "merges": []')
+    r = subprocess.run([CLI, "tokenize", "--model", str(bad), "--text", "x"], capture_output=True, text=True)
+    assert r.returncode == 1 and "malformed JSON" in r.stderr, r.stderr
+    f = tmp_path / "bad.txt"
+    f.write_bytes(b"ok \xff\xfe not utf-8")
+    r = subprocess.run([CLI, "tokenize", "--model", str(TOKENIZER), "--file", str(f)], capture_output=True, text=True)
+    assert r.returncode == 1 and "not valid UTF-8 (at byte 3)" in r.stderr, r.stderr
