@@ -55,19 +55,25 @@ def make_inputs(path, size):
     return len(ids), n_patches
 
 
-def run(cmd):
-    """Wall seconds and peak RSS (GB) of one child process."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    t0 = time.time()
-    r = subprocess.run(cmd, capture_output=True, text=True)
-    secs = time.time() - t0
-    if r.returncode:
-        sys.exit(f"{cmd[0]} failed: {r.stderr[-2000:]}")
-    # ru_maxrss of children is the max over all children so far: run each in a fresh wrapper
-    return secs, r
+def reference_dir(model, tmp):
+    """The same checkpoint for mlx-vlm, whose config reader needs the transformers-4 rope fields."""
+    ref = tmp / "reference-model"
+    ref.mkdir()
+    for f in Path(model).iterdir():
+        if f.name != "config.json":
+            (ref / f.name).symlink_to(f.resolve())
+    cfg = json.loads((Path(model) / "config.json").read_text())
+    text = cfg["text_config"]
+    rope = text.get("rope_parameters") or text.get("rope_scaling")
+    text.setdefault("rope_theta", rope.get("rope_theta", 5000000))
+    text.setdefault("rope_scaling", {k: v for k, v in rope.items() if k != "rope_theta"})
+    (ref / "config.json").write_text(json.dumps(cfg))
+    return ref
 
 
 def measured(cmd):
+    """Wall seconds and peak RSS (GB) of one child process (each in a fresh wrapper: ru_maxrss of
+    RUSAGE_CHILDREN is a maximum over all children ever waited for)."""
     wrapper = [sys.executable, "-c",
                "import resource,subprocess,sys,json;r=subprocess.run(sys.argv[1:]);"
                "print(json.dumps({'rss_kb':resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}),file=sys.stderr);"
@@ -90,11 +96,12 @@ def main():
     cli = os.environ.get("VT_CLI", str(ROOT / "build" / "vlmtune"))
     tmp = Path(tempfile.mkdtemp())
     n_tokens, n_patches = make_inputs(str(tmp / "in.safetensors"), args.image_size)
+    ref_model = reference_dir(args.model, tmp)
     ours, ref = [], []
     for _ in range(args.runs):
         ours.append(measured([cli, "forward", "--model", args.model, "--inputs", str(tmp / "in.safetensors"),
                               "--out", str(tmp / "out.safetensors")]))
-        ref.append(measured([sys.executable, "-c", REFERENCE, args.model, str(tmp / "in.safetensors"),
+        ref.append(measured([sys.executable, "-c", REFERENCE, str(ref_model), str(tmp / "in.safetensors"),
                              str(tmp / "ref.npy")]))
     import mlx.core as mx
     got = np.array(mx.load(str(tmp / "out.safetensors"))["logits"][0, -1])
