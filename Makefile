@@ -7,7 +7,9 @@ MLX_ROOT   = $(shell .venv/bin/python -c 'import mlx;print(list(mlx.__path__)[0]
 JOBS      ?= $(shell nproc 2>/dev/null || sysctl -n hw.ncpu)
 CMAKE_ARGS = -DMLX_ROOT=$(MLX_ROOT) -DVT_PYTHON=$(CURDIR)/.venv/bin/python
 
-.PHONY: all setup setup-test build test test-asan demo clean format
+FUZZ_SECONDS ?= 20
+
+.PHONY: all setup setup-test build test test-asan fuzz demo clean format
 
 all: build
 
@@ -27,6 +29,7 @@ compile:
 test: setup-test
 	@$(MAKE) --no-print-directory compile
 	@$(MAKE) --no-print-directory test-asan
+	@tools/fuzz.sh 10
 	@cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
 
 # The C tests again under AddressSanitizer + LeakSanitizer: any leaked malloc
@@ -36,6 +39,10 @@ test-asan:
 	@cmake --build $(ASAN) -j$(JOBS)
 	@cd $(ASAN) && ASAN_OPTIONS=detect_leaks=1 \
 	  ctest --output-on-failure -j$(JOBS) -E '^py_'
+
+# libFuzzer + ASan + UBSan on every parser of untrusted input (tests/fuzz), FUZZ_SECONDS each.
+fuzz: setup-test
+	@tools/fuzz.sh $(FUZZ_SECONDS)
 
 demo: build
 	@tools/demo.sh

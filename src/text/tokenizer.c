@@ -133,8 +133,15 @@ static void byte_alphabet(int cp_of_byte[256]) {
     }
 }
 
+/* A token id as written in JSON: a whole number in [0, 10⁷). */
+static int json_id(const cJSON *v, const char *token, const char *file, int32_t *id) {
+    if (!cJSON_IsNumber(v) || !(v->valuedouble >= 0 && v->valuedouble < 1e7) || v->valuedouble != (double)(int32_t)v->valuedouble)
+        return vt_err("%s: token '%s' needs an id that is a whole number in [0, 10000000)", file, token);
+    *id = (int32_t)v->valuedouble;
+    return 0;
+}
+
 static int set_id(vt_tokenizer *t, int32_t id, const char *token, bool added, const char *file) {
-    if (id < 0 || id > 10000000) return vt_err("%s: token '%s' has an invalid id %d", file, token, id);
     if ((size_t)id >= t->n_ids) {
         size_t n = (size_t)id + 1;
         char **grown = realloc(t->id_to_token, n * sizeof *grown);
@@ -158,8 +165,9 @@ static int load_vocab(vt_tokenizer *t, const cJSON *vocab, const char *file) {
     TRY(str_map_init(&t->vocab, (size_t)cJSON_GetArraySize(vocab) + 1024));
     const cJSON *e;
     cJSON_ArrayForEach(e, vocab) {
-        if (!cJSON_IsNumber(e)) return vt_err("%s: vocabulary entry '%s' must map to an id", file, e->string);
-        TRY(set_id(t, (int32_t)e->valuedouble, e->string, false, file));
+        int32_t id = 0;
+        TRY(json_id(e, e->string, file, &id));
+        TRY(set_id(t, id, e->string, false, file));
     }
     return 0;
 }
@@ -248,9 +256,8 @@ static const char *find_pattern(const cJSON *pre) {
     return NULL;
 }
 
-static int load_tokenizer_json(vt_tokenizer *t, const char *file) {
-    cJSON *root;
-    TRY(vt_json_load(&root, file));
+/* A parsed tokenizer.json (`file` names it in messages). */
+static int load_tokenizer_root(vt_tokenizer *t, cJSON *root, const char *file) {
     int rc = -1;
     const cJSON *model = cJSON_GetObjectItemCaseSensitive(root, "model"), *type, *added, *a;
     if (!cJSON_IsObject(model)) {
@@ -273,15 +280,23 @@ static int load_tokenizer_json(vt_tokenizer *t, const char *file) {
     added = cJSON_GetObjectItemCaseSensitive(root, "added_tokens");
     cJSON_ArrayForEach(a, added) {
         const cJSON *content = cJSON_GetObjectItemCaseSensitive(a, "content"), *id = cJSON_GetObjectItemCaseSensitive(a, "id");
-        if (!cJSON_IsString(content) || !cJSON_IsNumber(id)) {
+        int32_t value = 0;
+        if (!cJSON_IsString(content)) {
             vt_err("%s: each added token needs \"content\" and \"id\"", file);
             goto done;
         }
-        if (add_added(t, content->valuestring, (int32_t)id->valuedouble, file)) goto done;
+        if (json_id(id, content->valuestring, file, &value) || add_added(t, content->valuestring, value, file)) goto done;
     }
     const char *pattern = find_pattern(cJSON_GetObjectItemCaseSensitive(root, "pre_tokenizer"));
     rc = compile_pattern(t, pattern ? pattern : QWEN_PATTERN, file);
 done:
+    return rc;
+}
+
+static int load_tokenizer_json(vt_tokenizer *t, const char *file) {
+    cJSON *root;
+    TRY(vt_json_load(&root, file));
+    int rc = load_tokenizer_root(t, root, file);
     cJSON_Delete(root);
     return rc;
 }
@@ -359,6 +374,21 @@ int vt_tokenizer_load(vt_tokenizer **out, const char *path) {
         rc = vt_path_exists(path) ? load_tokenizer_json(t, path) : vt_err("%s: no such tokenizer file", path);
     }
     if (rc == 0) rc = finish(t, file);
+    if (rc) {
+        vt_tokenizer_free(t);
+        return -1;
+    }
+    *out = t;
+    return 0;
+}
+
+int vt_tokenizer_load_json(vt_tokenizer **out, const char *json, size_t len, const char *name) {
+    vt_tokenizer *t = calloc(1, sizeof *t);
+    if (!t) return vt_err("out of memory");
+    cJSON *root = cJSON_ParseWithLength(json, len);
+    int rc = root ? load_tokenizer_root(t, root, name) : vt_err("%s: malformed JSON", name);
+    cJSON_Delete(root);
+    if (rc == 0) rc = finish(t, name);
     if (rc) {
         vt_tokenizer_free(t);
         return -1;

@@ -20,6 +20,8 @@ typedef struct vt_tokenizer vt_tokenizer;
 
 /* `path` is a tokenizer.json file or a directory holding tokenizer.json or vocab.json + merges.txt. */
 int vt_tokenizer_load(vt_tokenizer **out, const char *path);
+/* The same from tokenizer.json text in memory (`name` is used in messages). */
+int vt_tokenizer_load_json(vt_tokenizer **out, const char *json, size_t len, const char *name);
 void vt_tokenizer_free(vt_tokenizer *t);
 
 /* Token ids of UTF-8 text (invalid UTF-8 is an error naming the byte offset).  *ids is malloc'd. */
