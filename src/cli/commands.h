@@ -14,5 +14,6 @@ int cmd_smoke(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_forward(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
+int cmd_image(int argc, char **argv);
 
 #endif

@@ -11,6 +11,7 @@ static const vt_command commands[] = {
     {"info", "describe a model directory: architecture, parameters, dtype, quantization", cmd_info},
     {"forward", "run the model on explicit inputs and write the logits", cmd_forward},
     {"tokenize", "text to token ids and back with a model's tokenizer", cmd_tokenize},
+    {"image", "decode and preprocess an image as the model sees it", cmd_image},
     {"smoke", "load a safetensors file and take one gradient step (foundation smoke test)", cmd_smoke},
 };
 

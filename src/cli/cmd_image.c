@@ -1,0 +1,67 @@
+/* `vlmtune image` — decode and preprocess one image as the model will see it.
+ *
+ *   vlmtune image --image photo.jpg [--model DIR] [--max-pixels N] [--min-pixels N] [--out OUT.safetensors]
+ * prints the decoded and resized sizes, the patch grid and the number of <|image_pad|> tokens; with --out
+ * writes pixel_values [patches, 1536] float32 and image_grid_thw [1, 3] int32 (the format vlmtune forward reads),
+ * and with --rgb-out the decoded RGB [H, W, 3] uint8. */
+#include <stdio.h>
+
+#include "cli/args.h"
+#include "cli/commands.h"
+#include "mlx/mx.h"
+#include "vision/image.h"
+
+static int write_outputs(const vt_image *img, const vt_image_patches *p, const char *out, const char *rgb_out) {
+    mx_arena *scope = mx_scope_begin();
+    mx_tensors *t = NULL;
+    int rc = mx_tensors_new(&t);
+    if (rc == 0 && out) {
+        int shape[2] = {p->n_patches, p->patch_dim}, gshape[2] = {1, 3};
+        int32_t grid[3] = {p->grid_t, p->grid_h, p->grid_w};
+        mx_array pv, g;
+        rc = mx_from_data(&pv, p->pixel_values, shape, 2, MX_FLOAT32) || mx_from_data(&g, grid, gshape, 2, MX_INT32) ||
+             mx_tensors_set(t, "pixel_values", pv) || mx_tensors_set(t, "image_grid_thw", g) || mx_save_safetensors(out, t);
+    }
+    if (rc == 0 && rgb_out) {
+        mx_tensors_free(t);
+        int shape[3] = {img->height, img->width, 3};
+        mx_array rgb;
+        rc = mx_tensors_new(&t) || mx_from_data(&rgb, img->rgb, shape, 3, MX_UINT8) || mx_tensors_set(t, "rgb", rgb) ||
+             mx_save_safetensors(rgb_out, t);
+    }
+    mx_tensors_free(t);
+    mx_scope_end(scope);
+    return rc;
+}
+
+int cmd_image(int argc, char **argv) {
+    vt_option opts[] = {{"image", "PATH", "image file (JPEG, PNG, WebP, GIF, BMP)", true},
+                        {"model", "DIR", "take the settings from DIR/preprocessor_config.json", false},
+                        {"min-pixels", "N", "smallest resized area (default 65536)", false},
+                        {"max-pixels", "N", "largest resized area (default 16777216)", false},
+                        {"out", "OUT.safetensors", "write pixel_values and image_grid_thw", false},
+                        {"rgb-out", "RGB.safetensors", "write the decoded RGB pixels", false},
+                        {0}};
+    int rc = vt_args_parse(opts, argc, argv, "vlmtune image --image PATH [--model DIR] [--max-pixels N] [--out F]");
+    if (rc) return rc > 0 ? 0 : -1;
+    vt_image_config cfg;
+    vt_image_config_default(&cfg);
+    if (vt_args_value(opts, "model")) TRY(vt_image_config_load(&cfg, vt_args_value(opts, "model")));
+    TRY(vt_args_int(opts, "min-pixels", cfg.min_pixels, 1, 1L << 40, &cfg.min_pixels));
+    TRY(vt_args_int(opts, "max-pixels", cfg.max_pixels, 1, 1L << 40, &cfg.max_pixels));
+    if (cfg.max_pixels < cfg.min_pixels) return vt_err("--max-pixels must be at least --min-pixels");
+    vt_image img;
+    vt_image_patches p;
+    TRY(vt_image_load(&img, vt_args_value(opts, "image"), &cfg));
+    rc = vt_image_preprocess(&img, &cfg, &p);
+    if (rc) vt_err_context("%s", vt_args_value(opts, "image"));
+    if (rc == 0) {
+        printf("image   %s\ndecoded %d×%d\nresized %d×%d\ngrid    (%d, %d, %d), %d patches of %d values\ntokens  %d\n",
+               vt_args_value(opts, "image"), img.width, img.height, p.resized_w, p.resized_h, p.grid_t, p.grid_h,
+               p.grid_w, p.n_patches, p.patch_dim, p.n_tokens);
+        rc = write_outputs(&img, &p, vt_args_value(opts, "out"), vt_args_value(opts, "rgb-out"));
+        vt_image_patches_free(&p);
+    }
+    vt_image_free(&img);
+    return rc;
+}
