@@ -15,5 +15,6 @@ int cmd_info(int argc, char **argv);
 int cmd_forward(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_image(int argc, char **argv);
+int cmd_encode(int argc, char **argv);
 
 #endif

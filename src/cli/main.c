@@ -12,6 +12,7 @@ static const vt_command commands[] = {
     {"forward", "run the model on explicit inputs and write the logits", cmd_forward},
     {"tokenize", "text to token ids and back with a model's tokenizer", cmd_tokenize},
     {"image", "decode and preprocess an image as the model sees it", cmd_image},
+    {"encode", "a dataset's rows as the exact model inputs and loss masks", cmd_encode},
     {"smoke", "load a safetensors file and take one gradient step (foundation smoke test)", cmd_smoke},
 };
 
