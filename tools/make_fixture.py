@@ -18,6 +18,7 @@ two DeepStack taps, a learned position grid that must be interpolated, tied
 embeddings (or an lm_head with --untied).
 
 usage: make_fixture.py OUT_DIR [--seed N] [--vocab N] [--untied] [--layouts mlx,hf,q4,q8,bf16]
+(--vocab 151936 gives Qwen's real special-token ids, for use with the real tokenizer)
 """
 import argparse
 import json
@@ -30,9 +31,14 @@ from mlx.utils import tree_flatten, tree_unflatten
 
 
 def tiny_config(vocab, untied):
-    # Special token ids sit at the top of the small vocabulary, like Qwen's do.
-    ids = dict(image_token_id=vocab - 12, video_token_id=vocab - 11,
-               vision_start_token_id=vocab - 14, vision_end_token_id=vocab - 13)
+    # Special token ids sit at the top of the small vocabulary, like Qwen's do; with Qwen's own
+    # vocabulary size (151936) they are Qwen's real ids, so the real tokenizer's output fits.
+    if vocab == 151936:
+        ids = dict(image_token_id=151655, video_token_id=151656, vision_start_token_id=151652,
+                   vision_end_token_id=151653)
+    else:
+        ids = dict(image_token_id=vocab - 12, video_token_id=vocab - 11,
+                   vision_start_token_id=vocab - 14, vision_end_token_id=vocab - 13)
     text = dict(
         model_type="qwen3_vl_text", hidden_size=96, num_hidden_layers=3, intermediate_size=192,
         num_attention_heads=4, num_key_value_heads=2, head_dim=32, rms_norm_eps=1e-6,

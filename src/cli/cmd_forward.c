@@ -3,6 +3,8 @@
  * IN.safetensors:  input_ids [B, T] int32; attention_mask [B, T] (any integer or bool
  *                  type, optional); pixel_values [N, C·T·P·P] float (optional);
  *                  image_grid_thw [I, 3] int32 (with pixel_values).
+ *                  Or the output of `vlmtune encode` (input_ids [tokens] with token_offsets):
+ *                  its rows become one right-padded batch.
  * OUT.safetensors: logits [B, T, vocab] float32; with --dump-vision also
  *                  vision [image tokens, hidden], deepstack.K [image tokens, hidden],
  *                  hidden [B, T, hidden] and positions [3, B, T] int32. */
@@ -31,9 +33,37 @@ static int read_int_tensor(mx_tensors *t, const char *name, const char *path, in
     return 0;
 }
 
+/* vlmtune encode's rows (concatenated, with token_offsets) as one right-padded batch. */
+static int read_encoded(mx_tensors *t, const char *path, forward_inputs *in) {
+    int32_t *flat = NULL, *offs = NULL;
+    int n, one, R1;
+    TRY(read_int_tensor(t, "input_ids", path, 1, &flat, &n, &one));
+    int rc = read_int_tensor(t, "token_offsets", path, 1, &offs, &R1, &one);
+    in->B = R1 - 1, in->T = 0;
+    for (int r = 0; rc == 0 && r < in->B; r++) {
+        if (offs[r] < 0 || offs[r + 1] < offs[r] || offs[r + 1] > n) rc = vt_err("%s: token_offsets are inconsistent", path);
+        else if (offs[r + 1] - offs[r] > in->T) in->T = offs[r + 1] - offs[r];
+    }
+    if (rc == 0 && (in->B < 1 || in->T < 1)) rc = vt_err("%s: no rows", path);
+    if (rc == 0 && (!(in->ids = calloc((size_t)in->B * in->T, sizeof(int32_t))) ||
+                    !(in->mask = calloc((size_t)in->B * in->T, sizeof(int32_t)))))
+        rc = vt_err("out of memory");
+    for (int r = 0; rc == 0 && r < in->B; r++)
+        for (int k = offs[r]; k < offs[r + 1]; k++) {
+            in->ids[(size_t)r * in->T + (k - offs[r])] = flat[k];
+            in->mask[(size_t)r * in->T + (k - offs[r])] = 1;
+        }
+    free(flat), free(offs);
+    return rc;
+}
+
 static int read_inputs(mx_tensors *t, const char *path, forward_inputs *in) {
-    TRY(read_int_tensor(t, "input_ids", path, 2, &in->ids, &in->B, &in->T));
-    if (mx_tensors_get(t, "attention_mask")) {
+    if (mx_tensors_get(t, "token_offsets")) {
+        TRY(read_encoded(t, path, in));
+    } else {
+        TRY(read_int_tensor(t, "input_ids", path, 2, &in->ids, &in->B, &in->T));
+    }
+    if (!in->mask && mx_tensors_get(t, "attention_mask")) {
         int b, tt;
         TRY(read_int_tensor(t, "attention_mask", path, 2, &in->mask, &b, &tt));
         if (b != in->B || tt != in->T)
