@@ -135,23 +135,43 @@ static uint8_t clip8(int v) {
     return v < 0 ? 0 : v > 255 ? 255 : (uint8_t)v;
 }
 
-/* One pass along x (horizontal) or y (vertical), RGB uint8 in and out. */
-static void pass(const uint8_t *in, int in_w, int in_h, uint8_t *out, int out_w, int out_h, const coeffs *c,
-                 int horizontal) {
-    for (int y = 0; y < out_h; y++)
-        for (int x = 0; x < out_w; x++) {
-            int o = horizontal ? x : y, lo = c->bounds[2 * o], n = c->bounds[2 * o + 1];
-            const int *k = c->k + (size_t)o * c->ksize;
-            for (int ch = 0; ch < 3; ch++) {
-                int ss = 1 << (PRECISION_BITS - 1);
-                for (int i = 0; i < n; i++) {
-                    int sx = horizontal ? lo + i : x, sy = horizontal ? y : lo + i;
-                    ss += in[((size_t)sy * in_w + sx) * 3 + ch] * k[i];
-                }
-                out[((size_t)y * out_w + x) * 3 + ch] = clip8(ss);
+/* One pass along x (horizontal) or y (vertical), RGB uint8 in and out.  The vertical pass
+ * accumulates whole rows at a time, so it reads memory in order. */
+static int pass(const uint8_t *in, int in_w, int in_h, uint8_t *out, int out_w, int out_h, const coeffs *c,
+                int horizontal) {
+    (void)in_h;
+    if (horizontal) {
+        for (int y = 0; y < out_h; y++) {
+            const uint8_t *row = in + (size_t)y * in_w * 3;
+            uint8_t *dst = out + (size_t)y * out_w * 3;
+            for (int x = 0; x < out_w; x++) {
+                int lo = c->bounds[2 * x], n = c->bounds[2 * x + 1];
+                const int *k = c->k + (size_t)x * c->ksize;
+                const uint8_t *p = row + (size_t)lo * 3;
+                int s0 = 1 << (PRECISION_BITS - 1), s1 = s0, s2 = s0;
+                for (int i = 0; i < n; i++, p += 3) s0 += p[0] * k[i], s1 += p[1] * k[i], s2 += p[2] * k[i];
+                dst[3 * x] = clip8(s0), dst[3 * x + 1] = clip8(s1), dst[3 * x + 2] = clip8(s2);
             }
         }
-    (void)in_h;
+        return 0;
+    }
+    size_t width = (size_t)out_w * 3;
+    int *acc = malloc(width * sizeof *acc);
+    if (!acc) return vt_err("out of memory");
+    for (int y = 0; y < out_h; y++) {
+        int lo = c->bounds[2 * y], n = c->bounds[2 * y + 1];
+        const int *k = c->k + (size_t)y * c->ksize;
+        for (size_t j = 0; j < width; j++) acc[j] = 1 << (PRECISION_BITS - 1);
+        for (int i = 0; i < n; i++) {
+            const uint8_t *row = in + (size_t)(lo + i) * width;
+            int w = k[i];
+            for (size_t j = 0; j < width; j++) acc[j] += row[j] * w;
+        }
+        uint8_t *dst = out + (size_t)y * width;
+        for (size_t j = 0; j < width; j++) dst[j] = clip8(acc[j]);
+    }
+    free(acc);
+    return 0;
 }
 
 /* Horizontal pass first, then vertical, rounding to uint8 in between, as Pillow ≤ 12 always does.
@@ -173,16 +193,16 @@ int vt_image_resize(const vt_image *in, int width, int height, vt_image *out) {
         if (!(mid = malloc((size_t)mw * mh * 3))) {
             rc = vt_err("out of memory");
         } else if (vertical_first) {
-            pass(in->rgb, in->width, in->height, mid, mw, mh, &cv, 0);
-            pass(mid, mw, mh, out->rgb, width, height, &ch, 1);
+            rc = pass(in->rgb, in->width, in->height, mid, mw, mh, &cv, 0) ||
+                 pass(mid, mw, mh, out->rgb, width, height, &ch, 1);
         } else {
-            pass(in->rgb, in->width, in->height, mid, mw, mh, &ch, 1);
-            pass(mid, mw, mh, out->rgb, width, height, &cv, 0);
+            rc = pass(in->rgb, in->width, in->height, mid, mw, mh, &ch, 1) ||
+                 pass(mid, mw, mh, out->rgb, width, height, &cv, 0);
         }
     } else if (rc == 0 && need_h) {
-        pass(in->rgb, in->width, in->height, out->rgb, width, height, &ch, 1);
+        rc = pass(in->rgb, in->width, in->height, out->rgb, width, height, &ch, 1);
     } else if (rc == 0 && need_v) {
-        pass(in->rgb, in->width, in->height, out->rgb, width, height, &cv, 0);
+        rc = pass(in->rgb, in->width, in->height, out->rgb, width, height, &cv, 0);
     } else if (rc == 0) {
         memcpy(out->rgb, in->rgb, (size_t)width * height * 3);
     }
