@@ -26,29 +26,24 @@ static int read_triple(const cJSON *root, const char *key, float out[3], const c
     return 0;
 }
 
+static int pixels_opt(const cJSON *obj, const char *key, long *out, const char *what) {
+    double v = (double)*out;
+    TRY(vt_json_double_opt(obj, key, &v, what));
+    *out = (long)v;
+    return 0;
+}
+
 int vt_image_config_load(vt_image_config *c, const char *dir) {
     char path[4096];
     TRY(vt_path_join(path, sizeof path, dir, "preprocessor_config.json"));
     if (!vt_path_exists(path)) return 0;
     cJSON *root;
     TRY(vt_json_load(&root, path));
-    double v;
-    int rc = 0;
+    /* both spellings: size.{shortest,longest}_edge (transformers 5) and min/max_pixels (older files) */
     const cJSON *size = cJSON_GetObjectItemCaseSensitive(root, "size");
-    if (cJSON_IsObject(size)) {
-        v = (double)c->min_pixels;
-        rc = rc || vt_json_double_opt(size, "shortest_edge", &v, path);
-        c->min_pixels = (long)v;
-        v = (double)c->max_pixels;
-        rc = rc || vt_json_double_opt(size, "longest_edge", &v, path);
-        c->max_pixels = (long)v;
-    }
-    v = (double)c->min_pixels;
-    rc = rc || vt_json_double_opt(root, "min_pixels", &v, path);
-    c->min_pixels = (long)v;
-    v = (double)c->max_pixels;
-    rc = rc || vt_json_double_opt(root, "max_pixels", &v, path);
-    c->max_pixels = (long)v;
+    int rc = (cJSON_IsObject(size) && (pixels_opt(size, "shortest_edge", &c->min_pixels, path) ||
+                                      pixels_opt(size, "longest_edge", &c->max_pixels, path))) ||
+             pixels_opt(root, "min_pixels", &c->min_pixels, path) || pixels_opt(root, "max_pixels", &c->max_pixels, path);
     rc = rc || vt_json_int_opt(root, "patch_size", &c->patch, path) || vt_json_int_opt(root, "merge_size", &c->merge, path) ||
          vt_json_int_opt(root, "temporal_patch_size", &c->temporal, path) || read_triple(root, "image_mean", c->mean, path) ||
          read_triple(root, "image_std", c->std, path);
