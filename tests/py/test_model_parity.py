@@ -30,7 +30,7 @@ def fixtures(tmp_path_factory):
 @pytest.fixture(scope="session")
 def reference(fixtures):
     from mlx_vlm.utils import load_model
-    return {name: load_model(fixtures / name) for name in ("mlx", "q4", "q8")}
+    return {name: load_model(fixtures / name) for name in ("mlx", "q4", "q8", "bf16")}
 
 
 def config_ids(model):
@@ -170,3 +170,27 @@ def test_quantized(fixtures, reference, tmp_path, name):
     pv = pixels(rng, grids)
     check(run_vlmtune(fixtures / name, tmp_path, ids, pv=pv, grids=grids)["logits"],
           reference_logits(model, ids, pv, grids), f"{name} quantized")
+
+
+@pytest.mark.parametrize("dtype", ["bf16", "f16"])
+def test_half_precision(fixtures, reference, tmp_path, dtype):
+    """bf16 (as stored) and fp16 checkpoints against mlx-vlm on the same weights; bar 2e-2 (half precision)."""
+    rng = np.random.default_rng(9)
+    model_dir = fixtures / "bf16"
+    model = reference["bf16"]
+    if dtype == "f16":  # the float32 fixture's weights stored as float16
+        model_dir = tmp_path / "f16"
+        model_dir.mkdir()
+        w = mx.load(str(fixtures / "mlx" / "model.safetensors"))
+        mx.save_safetensors(str(model_dir / "model.safetensors"), {k: v.astype(mx.float16) for k, v in w.items()})
+        (model_dir / "config.json").write_text((fixtures / "mlx" / "config.json").read_text())
+        from mlx_vlm.utils import load_model
+        model = load_model(model_dir)
+    grids = [[1, 4, 4]]
+    ids = [text(rng, 4) + image_tokens(model, grids[0]) + text(rng, 5)]
+    pv = pixels(rng, grids)
+    got = run_vlmtune(model_dir, tmp_path, ids, pv=pv, grids=grids)["logits"]
+    want = reference_logits(model, ids, pv, grids)
+    err = rel_err(got, want)
+    print(f"{dtype}: max|Δ|/max|ref| = {err:.2e}")
+    assert err <= 2e-2

@@ -109,3 +109,22 @@ def test_errors(tmp_path):
     f.write_bytes(b"ok \xff\xfe not utf-8")
     r = subprocess.run([CLI, "tokenize", "--model", str(TOKENIZER), "--file", str(f)], capture_output=True, text=True)
     assert r.returncode == 1 and "not valid UTF-8 (at byte 3)" in r.stderr, r.stderr
+
+
+def test_vocab_and_merges_files(reference, tmp_path):
+    """The same tokenizer given as vocab.json + merges.txt (+ tokenizer_config.json) encodes identically."""
+    tj = json.loads((TOKENIZER / "tokenizer.json").read_text("utf-8"))
+    d = tmp_path / "vm"
+    d.mkdir()
+    (d / "vocab.json").write_text(json.dumps(tj["model"]["vocab"], ensure_ascii=False), encoding="utf-8")
+    merges = [m if isinstance(m, str) else " ".join(m) for m in tj["model"]["merges"]]
+    (d / "merges.txt").write_text("#version: 0.2\n" + "\n".join(merges) + "\n", encoding="utf-8")
+    added = {str(a["id"]): {"content": a["content"], "special": a["special"]} for a in tj["added_tokens"]}
+    (d / "tokenizer_config.json").write_text(json.dumps({"added_tokens_decoder": added}), encoding="utf-8")
+    strings = random_strings(5, 100) + ["<|im_start|>user\nHi<|im_end|>", "It's 2026, naïve café."]
+    src = tmp_path / "s.jsonl"
+    src.write_text("".join(json.dumps(s) + "\n" for s in strings), encoding="utf-8")
+    out = subprocess.run([CLI, "tokenize", "--model", str(d), "--jsonl", str(src)], check=True, capture_output=True,
+                         text=True).stdout.split("\n")[:-1]
+    for s, line in zip(strings, out):
+        assert [int(x) for x in line.split()] == reference.encode(s).ids, repr(s)
