@@ -5,7 +5,7 @@ Loads the checkpoint made by tools/make_full_random.py and runs one forward pass
 with `vlmtune forward` and with mlx-vlm 0.7.10 (the reference) on the same inputs,
 RUNS times each, in alternation; prints the median wall time, the peak resident
 memory of each process, and the ratio.  Also checks the two agree (bf16 weights,
-so the bar is 2e-2 relative on the logits of the last token).
+reported, not asserted: bf16 rounding grows over 36 layers; the float32 parity tests hold the 1e-4 bar).
 
 usage: bench_full_model.py MODEL_DIR [--runs N] [--image-size 256]
 """
