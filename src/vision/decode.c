@@ -20,9 +20,10 @@
 /* Checks the size from the header, before any pixel buffer is allocated. */
 static int check_size(const char *name, long w, long h, const vt_image_config *c) {
     if (w <= 0 || h <= 0) return vt_err("%s: image has no pixels (%ld×%ld)", name, w, h);
-    if (w * h > c->max_decode_pixels)
-        return vt_err("%s: image is %ld×%ld = %ld pixels, above the limit of %ld (refused before decoding)", name, w, h,
-                      w * h, c->max_decode_pixels);
+    double pixels = (double)w * (double)h; /* headers can claim 2^32 × 2^32: no integer product */
+    if (pixels > (double)c->max_decode_pixels)
+        return vt_err("%s: image is %ld×%ld = %.0f pixels, above the limit of %ld (refused before decoding)", name, w, h,
+                      pixels, c->max_decode_pixels);
     return 0;
 }
 
