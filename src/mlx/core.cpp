@@ -90,6 +90,14 @@ std::vector<int> to_axes(const int *axes, int naxes) {
     return std::vector<int>(axes, axes + (naxes > 0 ? naxes : 0));
 }
 
+std::vector<mx::array> arrays_of(const mx_array *handles, size_t n) {
+    if (n && !handles) throw std::invalid_argument("NULL array list");
+    std::vector<mx::array> v;
+    v.reserve(n);
+    for (size_t i = 0; i < n; i++) v.push_back(get(handles[i]));
+    return v;
+}
+
 }  // namespace mxb
 
 using namespace mxb;
@@ -291,19 +299,12 @@ int mx_item_i32(mx_array a, int32_t *out) { return read_converted("mx_item_i32",
 
 /* ----------------------------------------------------------------- eval ---- */
 
-static std::vector<mx::array> gather_arrays(const mx_array *arrays, size_t n) {
-    std::vector<mx::array> v;
-    v.reserve(n);
-    for (size_t i = 0; i < n; i++) v.push_back(get(arrays[i]));
-    return v;
-}
-
 int mx_eval(const mx_array *arrays, size_t n) {
-    return guard("mx_eval", {}, [&] { mx::eval(gather_arrays(arrays, n)); });
+    return guard("mx_eval", {}, [&] { mx::eval(arrays_of(arrays, n)); });
 }
 
 int mx_async_eval(const mx_array *arrays, size_t n) {
-    return guard("mx_async_eval", {}, [&] { mx::async_eval(gather_arrays(arrays, n)); });
+    return guard("mx_async_eval", {}, [&] { mx::async_eval(arrays_of(arrays, n)); });
 }
 
 int mx_synchronize(void) {

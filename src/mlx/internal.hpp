@@ -42,6 +42,8 @@ mx::Dtype to_mlx(mx_dtype dt);
 mx_dtype from_mlx(mx::Dtype dt);
 mx::Shape to_shape(const int *shape, int ndim);
 std::vector<int> to_axes(const int *axes, int naxes);
+// The arrays behind n handles; throws on a NULL list or handle.
+std::vector<mx::array> arrays_of(const mx_array *handles, size_t n);
 
 // Runs `body` and converts any exception into vt_err("<op>(<shapes of args>): <reason>").
 int fail(const char *op, std::initializer_list<mx_array> args, const char *reason);

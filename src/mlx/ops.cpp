@@ -141,20 +141,12 @@ int mx_put_along_axis(mx_array *out, mx_array a, mx_array indices, mx_array valu
     return MXB_OP(out, "mx_put_along_axis", mx::put_along_axis(get(a), get(indices), get(values), axis), a, indices, values);
 }
 
-static std::vector<mx::array> collect(const mx_array *arrays, size_t n) {
-    if (n && !arrays) throw std::invalid_argument("NULL array list");
-    std::vector<mx::array> v;
-    v.reserve(n);
-    for (size_t i = 0; i < n; i++) v.push_back(get(arrays[i]));
-    return v;
-}
-
 int mx_concatenate(mx_array *out, const mx_array *arrays, size_t n, int axis) {
-    return MXB_OP(out, "mx_concatenate", mx::concatenate(collect(arrays, n), axis));
+    return MXB_OP(out, "mx_concatenate", mx::concatenate(arrays_of(arrays, n), axis));
 }
 
 int mx_stack(mx_array *out, const mx_array *arrays, size_t n, int axis) {
-    return MXB_OP(out, "mx_stack", mx::stack(collect(arrays, n), axis));
+    return MXB_OP(out, "mx_stack", mx::stack(arrays_of(arrays, n), axis));
 }
 
 static void wrap_all(mx_array *outs, std::vector<mx::array> parts) {

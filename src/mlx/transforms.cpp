@@ -42,14 +42,6 @@ static Fn from_callback(mx_fn fn, void *ctx) {
     };
 }
 
-static std::vector<mx::array> gather(const mx_array *arrays, size_t n) {
-    if (n && !arrays) throw std::invalid_argument("NULL array list");
-    std::vector<mx::array> v;
-    v.reserve(n);
-    for (size_t i = 0; i < n; i++) v.push_back(get(arrays[i]));
-    return v;
-}
-
 static void put_outputs(const std::vector<mx::array> &v, mx_array *out, size_t cap, size_t *n_out) {
     if (v.size() > cap)
         throw std::invalid_argument("function returned " + std::to_string(v.size()) + " outputs, room for " +
@@ -101,7 +93,7 @@ int mx_compile_clear_cache(void) {
 
 int mx_function_call(const mx_function *fn, const mx_array *in, size_t n_in, mx_array *out, size_t out_cap,
                      size_t *n_out) {
-    return guard("mx_function_call", {}, [&] { put_outputs(fn_of(fn).fn(gather(in, n_in)), out, out_cap, n_out); });
+    return guard("mx_function_call", {}, [&] { put_outputs(fn_of(fn).fn(arrays_of(in, n_in)), out, out_cap, n_out); });
 }
 
 int mx_value_and_grad(const mx_function *fn, const mx_array *in, size_t n_in, const int *argnums,
@@ -123,7 +115,7 @@ int mx_value_and_grad(const mx_function *fn, const mx_array *in, size_t n_in, co
             for (size_t i = 1; i < out.size(); i++) out[i] = mx::stop_gradient(out[i]);
             return out;
         };
-        auto [vals, grs] = mx::value_and_grad(first_scalar, nums)(gather(in, n_in));
+        auto [vals, grs] = mx::value_and_grad(first_scalar, nums)(arrays_of(in, n_in));
         put_outputs(vals, values, values_cap, n_values);
         for (size_t i = 0; i < grs.size(); i++) grads[i] = wrap(grs[i]);
     });
@@ -132,7 +124,7 @@ int mx_value_and_grad(const mx_function *fn, const mx_array *in, size_t n_in, co
 int mx_vjp(const mx_function *fn, const mx_array *primals, size_t n_primals, const mx_array *cotangents,
            size_t n_cotangents, mx_array *outputs, size_t out_cap, size_t *n_outputs, mx_array *vjps) {
     return guard("mx_vjp", {}, [&] {
-        auto [outs, vs] = mx::vjp(fn_of(fn).fn, gather(primals, n_primals), gather(cotangents, n_cotangents));
+        auto [outs, vs] = mx::vjp(fn_of(fn).fn, arrays_of(primals, n_primals), arrays_of(cotangents, n_cotangents));
         put_outputs(outs, outputs, out_cap, n_outputs);
         for (size_t i = 0; i < vs.size(); i++) vjps[i] = wrap(vs[i]);
     });
