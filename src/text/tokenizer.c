@@ -13,6 +13,7 @@
 #include "io/json.h"
 #include "util/error.h"
 #include "util/fs.h"
+#include "util/utf8.h"
 
 /* Qwen2/Qwen3's pre-tokenizer, used when the files do not carry one (vocab.json + merges.txt). */
 static const char QWEN_PATTERN[] =
@@ -549,19 +550,9 @@ static const added_token *added_at(const vt_tokenizer *t, const char *text, size
     return NULL;
 }
 
-static int check_utf8(const char *text, size_t len) {
-    size_t i = 0;
-    while (i < len) {
-        utf8proc_int32_t cp;
-        utf8proc_ssize_t n = utf8proc_iterate((const utf8proc_uint8_t *)text + i, (utf8proc_ssize_t)(len - i), &cp);
-        if (n < 0) return vt_err("the text is not valid UTF-8 (at byte %zu)", i);
-        i += (size_t)n;
-    }
-    return 0;
-}
-
 int vt_tokenizer_encode(const vt_tokenizer *t, const char *text, size_t len, int32_t **ids, size_t *n) {
-    TRY(check_utf8(text, len));
+    long bad = vt_utf8_invalid_at(text, len);
+    if (bad >= 0) return vt_err("the text is not valid UTF-8 (at byte %ld)", bad);
     ids_vec out = {0};
     size_t seg = 0;
     int rc = 0;

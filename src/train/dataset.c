@@ -6,9 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <utf8proc.h>
 
 #include "util/error.h"
+#include "util/utf8.h"
 
 static const char *const role_names[] = {"system", "user", "assistant"};
 
@@ -16,29 +16,14 @@ const char *vt_role_name(vt_role role) { return role_names[role]; }
 
 /* ------------------------------------------------------------ helpers ---- */
 
-static char *dup_str(const char *s) {
-    size_t n = strlen(s) + 1;
-    char *p = malloc(n);
-    if (p) memcpy(p, s, n);
-    return p;
-}
-
 static int check_utf8(const char *s, const char *what) {
-    const utf8proc_uint8_t *p = (const utf8proc_uint8_t *)s;
-    utf8proc_ssize_t left = (utf8proc_ssize_t)strlen(s);
-    while (left > 0) {
-        utf8proc_int32_t cp;
-        utf8proc_ssize_t n = utf8proc_iterate(p, left, &cp);
-        if (n < 0) return vt_err("%s is not valid UTF-8 (byte %zd)", what, (p - (const utf8proc_uint8_t *)s));
-        p += n;
-        left -= n;
-    }
-    return 0;
+    long bad = vt_utf8_invalid_at(s, strlen(s));
+    return bad < 0 ? 0 : vt_err("%s is not valid UTF-8 (byte %ld)", what, bad);
 }
 
 /* An image path relative to the dataset file's directory. */
 static char *resolve_path(const char *base_dir, const char *path) {
-    if (path[0] == '/' || !base_dir || !base_dir[0]) return dup_str(path);
+    if (path[0] == '/' || !base_dir || !base_dir[0]) return strdup(path);
     size_t n = strlen(base_dir) + strlen(path) + 2;
     char *p = malloc(n);
     if (p) snprintf(p, n, "%s/%s", base_dir, path);
@@ -59,7 +44,7 @@ static int append_part(vt_message *m, vt_part_kind kind, char *owned_text) {
 
 static int add_text(vt_message *m, const char *text, const char *what) {
     TRY(check_utf8(text, what));
-    return append_part(m, VT_PART_TEXT, dup_str(text));
+    return append_part(m, VT_PART_TEXT, strdup(text));
 }
 
 static int add_image(vt_message *m, const char *path, const char *base_dir) {
@@ -324,7 +309,7 @@ int vt_sample_parse(vt_sample *out, const char *json, size_t len, const char *ba
 
 static char *dir_of(const char *path) {
     const char *slash = strrchr(path, '/');
-    return slash ? strndup(path, (size_t)(slash - path)) : dup_str(".");
+    return slash ? strndup(path, (size_t)(slash - path)) : strdup(".");
 }
 
 static int read_rows(vt_dataset *ds, FILE *f, const char *base_dir) {
@@ -367,7 +352,7 @@ int vt_dataset_load(vt_dataset **out, const char *path) {
     if (!f) return vt_err("%s: cannot open the dataset file", path);
     vt_dataset *ds = calloc(1, sizeof *ds);
     char *base_dir = dir_of(path);
-    int rc = (ds && base_dir && (ds->path = dup_str(path))) ? read_rows(ds, f, base_dir) : vt_err("out of memory");
+    int rc = (ds && base_dir && (ds->path = strdup(path))) ? read_rows(ds, f, base_dir) : vt_err("out of memory");
     fclose(f);
     free(base_dir);
     if (rc) {
