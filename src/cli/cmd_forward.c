@@ -7,12 +7,14 @@
  *                  its rows become one right-padded batch.
  * OUT.safetensors: logits [B, T, vocab] float32; with --dump-vision also
  *                  vision [image tokens, hidden], deepstack.K [image tokens, hidden],
- *                  hidden [B, T, hidden] and positions [3, B, T] int32. */
+ *                  hidden [B, T, hidden] and positions [3, B, T] int32.
+ * --adapter DIR applies an adapter (mlx-vlm format) on the fly. */
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "lora/lora.h"
 #include "model/qwen3vl.h"
 
 typedef struct {
@@ -108,17 +110,21 @@ int cmd_forward(int argc, char **argv) {
     vt_option opts[] = {{"model", "DIR", "model directory", true},
                         {"inputs", "IN.safetensors", "input_ids, attention_mask, pixel_values, image_grid_thw", true},
                         {"out", "OUT.safetensors", "where to write logits [B, T, vocab] float32", true},
+                        {"adapter", "DIR", "adapter directory (adapters.safetensors + adapter_config.json)", false},
                         {"dump-vision", NULL, "also write vision, deepstack.K, hidden and positions", false},
                         {0}};
     int rc = vt_args_parse(opts, argc, argv, "vlmtune forward --model DIR --inputs IN.safetensors --out OUT.safetensors");
     if (rc) return rc > 0 ? 0 : -1;
     vt_model *m = NULL;
+    vt_lora *lora = NULL;
     mx_tensors *t = NULL;
     forward_inputs in = {0};
     vt_model_outputs o = {0};
     mx_arena *scope = mx_scope_begin();
     const char *path = vt_args_value(opts, "inputs");
-    rc = vt_model_load(&m, vt_args_value(opts, "model")) || mx_load_safetensors(&t, path) || read_inputs(t, path, &in);
+    const char *adapter = vt_args_value(opts, "adapter");
+    rc = vt_model_load(&m, vt_args_value(opts, "model")) || (adapter && vt_lora_load(&lora, m, adapter)) ||
+         mx_load_safetensors(&t, path) || read_inputs(t, path, &in);
     if (rc == 0) {
         vt_model_inputs mi = {in.B, in.T, in.ids, in.mask, in.pixels, in.grid, in.n_images};
         rc = vt_model_forward(m, &mi, &o) ||
@@ -128,6 +134,7 @@ int cmd_forward(int argc, char **argv) {
     free(in.ids), free(in.mask), free(in.grid);
     mx_tensors_free(t);
     mx_scope_end(scope);
+    vt_lora_free(lora);
     vt_model_free(m);
     return rc;
 }

@@ -16,6 +16,7 @@
 #include "mlx/mx.h"
 
 /* Called by vt_linear_forward after the base product: *y = hook(x, y_base).  Installed by src/lora. */
+enum { VT_MAX_ADAPTER_SLOTS = 4 };
 typedef int (*vt_adapter_fn)(void *adapter, mx_array x, mx_array y_base, mx_array *y);
 
 typedef struct {
@@ -27,6 +28,10 @@ typedef struct {
     int group_size, bits;    /* 0 when dense */
     void *adapter;           /* LoRA hook state, NULL when none; not owned by the model */
     vt_adapter_fn adapter_fn;
+    /* Where the hook reads its own arrays.  A checkpointed (recomputed) block passes them as
+     * explicit inputs, since a gradient does not flow into arrays a recomputed function captures. */
+    mx_array *adapter_slots[VT_MAX_ADAPTER_SLOTS];
+    int n_adapter_slots;
 } vt_linear;
 
 typedef struct {
@@ -63,6 +68,7 @@ typedef struct {
 typedef struct {
     vt_norm in_norm, post_norm, q_norm, k_norm;
     vt_linear q, k, v, o, gate, up, down;
+    const vt_model_config *config; /* the model's; lets a layer run alone (checkpointed) */
 } vt_text_layer;
 
 typedef struct {
@@ -101,6 +107,16 @@ typedef struct {
     mx_array pixel_values;          /* [N, C·T·P·P] (any float dtype) or NULL */
     const int32_t *grid_thw;        /* [n_images·3]: images of all rows, in order */
     int n_images;
+    /* Optional, all NULL/false by default: */
+    mx_array vision_features;       /* merger output [image tokens, hidden] computed earlier (a frozen tower
+                                       gives the same features every epoch): used instead of pixel_values */
+    mx_array deepstack_features[VT_MAX_DEEPSTACK];
+    const int32_t *positions;       /* [3·B·T] MRoPE positions to use as given (packed rows hold several
+                                       samples, each with its own positions) */
+    const int32_t *segments;        /* [B·T] sample number within a packed row: attention never crosses
+                                       from one sample to another */
+    bool checkpoint;                /* recompute each decoder layer in the backward pass instead of keeping
+                                       its intermediates (gradient checkpointing) */
 } vt_model_inputs;
 
 typedef struct {

@@ -49,18 +49,25 @@ int vt_mrope_tables(const vt_model_config *c, const int32_t *pos, int B, int T, 
     return rc;
 }
 
-int vt_attention_mask(const int32_t *mask, int B, int T, mx_array *out) {
+int vt_attention_mask(const int32_t *mask, const int32_t *segments, int B, int T, mx_array *out) {
     *out = NULL;
-    if (!mask) return 0;
-    bool any_pad = false;
-    for (size_t i = 0; i < (size_t)B * T; i++) any_pad |= mask[i] == 0;
-    if (!any_pad) return 0;
-    /* causal, keys restricted to real tokens; a padding query still sees itself so no row is empty */
+    bool any_pad = false, any_segment = false;
+    for (size_t i = 0; i < (size_t)B * T; i++) {
+        any_pad |= mask && mask[i] == 0;
+        any_segment |= segments && segments[i] != segments[i - i % (size_t)T];
+    }
+    if (!any_pad && !any_segment) return 0;
+    /* causal, keys restricted to real tokens of the query's own segment; a padding query still sees
+     * itself so no row is empty */
     bool *m = malloc((size_t)B * T * T * sizeof(bool));
     if (!m) return vt_err("out of memory for a %d × %d × %d attention mask", B, T, T);
-    for (int b = 0; b < B; b++)
+    for (int b = 0; b < B; b++) {
+        const int32_t *row_mask = mask ? mask + (size_t)b * T : NULL, *seg = segments ? segments + (size_t)b * T : NULL;
         for (int i = 0; i < T; i++)
-            for (int j = 0; j < T; j++) m[((size_t)b * T + i) * T + j] = j <= i && (mask[(size_t)b * T + j] || i == j);
+            for (int j = 0; j < T; j++)
+                m[((size_t)b * T + i) * T + j] =
+                    i == j || (j < i && (!row_mask || row_mask[j]) && (!seg || seg[j] == seg[i]));
+    }
     int shape[4] = {B, 1, T, T};
     int rc = mx_from_data(out, m, shape, 4, MX_BOOL);
     free(m);

@@ -1,0 +1,69 @@
+/* lora.h — LoRA and DoRA adapters on a model's linear layers, in mlx-vlm's format.
+ *
+ * An adapter on a linear layer W (out × in) adds a low-rank update:
+ *   LoRA  y = W x + b + scale · (dropout(x) A) B                A [in, r], B [r, out]
+ *   DoRA  y = m / ‖W + scale·(AB)ᵀ‖_rows · (W x + scale · (dropout(x) A) B) + b,   m [out]
+ * with the row norm treated as a constant in the backward pass (as mlx-vlm and the DoRA paper do).
+ * A starts uniform in ±1/√in and B at zero, so a fresh adapter leaves the model unchanged.
+ *
+ * The adapters hook into the model's vt_linear (adapter / adapter_fn / adapter_slots); the
+ * model's own weights are never touched.  On disk an adapter is a directory with
+ * adapters.safetensors ("<module path>.lora_a", ".lora_b", DoRA also ".m") and
+ * adapter_config.json, exactly what mlx_vlm.load(model, adapter_path=DIR) reads.
+ *
+ * Ownership: a vt_lora owns its arrays (params) and its hook states; it borrows the
+ * model, which must outlive it.  vt_lora_free() removes the hooks again. */
+#ifndef VT_LORA_H
+#define VT_LORA_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "model/qwen3vl.h"
+#include "train/params.h"
+
+typedef enum { VT_ADAPTER_LORA, VT_ADAPTER_DORA } vt_adapter_kind;
+
+typedef struct {
+    vt_adapter_kind kind;
+    int rank;
+    double scale;        /* alpha / rank */
+    double dropout;      /* on the adapter's input, training only */
+    int num_layers;      /* the last N decoder layers (<= 0: all) */
+    const char *keys;    /* comma-separated: module names ("q_proj") or full paths; NULL or "": the default
+                            set (every decoder projection q, k, v, o, gate, up, down); borrowed */
+    bool vision;         /* also every vision block (qkv, proj, fc1, fc2) and the mergers */
+} vt_lora_config;
+
+typedef struct vt_lora vt_lora;
+
+/* Fresh adapters on the layers the configuration selects; `seed` fixes A's initial values.
+ * A selection that matches no layer is an error that lists the names available. */
+int vt_lora_attach(vt_lora **out, vt_model *m, const vt_lora_config *cfg, uint64_t seed);
+/* Adapters read from DIR (adapter_config.json + adapters.safetensors, mlx-vlm's format).  Every
+ * module named must exist in `m`, every tensor must be present with the shape the model and
+ * the rank imply, and no tensor may be left unused: an adapter made for another model is an
+ * error naming the tensor, never a silent no-op. */
+int vt_lora_load(vt_lora **out, vt_model *m, const char *dir);
+/* Writes DIR/adapters.safetensors and DIR/adapter_config.json, each atomically. */
+int vt_lora_save(const vt_lora *l, const char *dir);
+void vt_lora_free(vt_lora *l);  /* removes the hooks from the model; NULL is fine */
+
+/* The trainable arrays, named as in adapters.safetensors, in a fixed order.  Borrowed. */
+vt_params *vt_lora_params(vt_lora *l);
+const vt_lora_config *vt_lora_config_of(const vt_lora *l);
+/* Number of adapted layers. */
+size_t vt_lora_count(const vt_lora *l);
+
+/* Point every hook at values[i] instead of params.values[i] (values in vt_lora_params order;
+ * borrowed, they must outlive the forward pass).  NULL restores the params' own arrays.
+ * This is how a transform (value_and_grad) traces the forward as a function of the adapters. */
+void vt_lora_bind(vt_lora *l, const mx_array *values);
+/* Dropout on (training) or off.  `seed` selects the masks of the next forward passes: the
+ * same seed gives the same masks, so a recomputed (checkpointed) forward matches its first run. */
+void vt_lora_set_training(vt_lora *l, bool training, uint64_t seed);
+
+/* adapter_config.json as mlx-vlm writes it, into a malloc'd string (caller frees). */
+int vt_lora_config_json(const vt_lora *l, char **out);
+
+#endif
