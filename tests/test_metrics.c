@@ -1,4 +1,5 @@
 /* Metrics: JSON lines survive a reopen, truncation for resume, and the SVG plot's coordinates. */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,7 +17,7 @@ int main(void) {
     snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
     snprintf(svg, sizeof svg, "%s/loss.svg", dir);
     vt_metrics m;
-    CHECK_OK(vt_metrics_open(&m, path));
+    CHECK_OK(vt_metrics_open(&m, path, LONG_MAX));
     double losses[] = {2.0, 1.0, 0.5};
     for (int i = 0; i < 3; i++) {
         vt_train_report r = {.step = i * 10, .total_steps = 20, .loss = losses[i], .lr = 1e-4};
@@ -25,7 +26,7 @@ int main(void) {
     CHECK_OK(vt_metrics_valid(&m, 20, 1.5));
     vt_metrics_close(&m);
 
-    CHECK_OK(vt_metrics_open(&m, path)); /* replays the history */
+    CHECK_OK(vt_metrics_open(&m, path, LONG_MAX)); /* replays the history */
     CHECK(m.n_train == 3 && m.n_valid == 1);
     CHECK(m.train[2].step == 20 && m.train[2].value == 0.5 && m.valid[0].value == 1.5);
     CHECK_OK(vt_metrics_plot(&m, svg));
@@ -38,10 +39,15 @@ int main(void) {
     CHECK(strstr(text, "700.0,143.3") != NULL); /* validation 1.5 at step 20 */
     free(text);
 
-    vt_metrics_truncate(&m, 10);
+    vt_metrics_close(&m);
+    /* resuming from step 10: later lines leave the series and the file */
+    CHECK_OK(vt_metrics_open(&m, path, 10));
     CHECK(m.n_train == 2 && m.n_valid == 0);
     vt_metrics_close(&m);
-    CHECK_FAILS(vt_metrics_open(&m, "/nonexistent/dir/metrics.jsonl"), "cannot open for appending");
+    CHECK_OK(vt_metrics_open(&m, path, LONG_MAX));
+    CHECK(m.n_train == 2 && m.n_valid == 0);
+    vt_metrics_close(&m);
+    CHECK_FAILS(vt_metrics_open(&m, "/nonexistent/dir/metrics.jsonl", LONG_MAX), "cannot open for appending");
     vt_remove_tree(dir);
     return TEST_END();
 }

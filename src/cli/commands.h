@@ -9,6 +9,9 @@ typedef struct {
     int (*run)(int argc, char **argv);
 } vt_command;
 
+/* Exit status of a command that succeeded but wants a non-zero one (an interrupted, resumable run). */
+extern int vt_cli_exit_status;
+
 int cmd_version(int argc, char **argv);
 int cmd_smoke(int argc, char **argv);
 int cmd_info(int argc, char **argv);
@@ -16,5 +19,6 @@ int cmd_forward(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_image(int argc, char **argv);
 int cmd_encode(int argc, char **argv);
+int cmd_train(int argc, char **argv);
 
 #endif

@@ -6,6 +6,8 @@
 #include "cli/commands.h"
 #include "util/error.h"
 
+int vt_cli_exit_status = 0;
+
 static const vt_command commands[] = {
     {"version", "print vlmtune's and MLX's versions", cmd_version},
     {"info", "describe a model directory: architecture, parameters, dtype, quantization", cmd_info},
@@ -13,6 +15,7 @@ static const vt_command commands[] = {
     {"tokenize", "text to token ids and back with a model's tokenizer", cmd_tokenize},
     {"image", "decode and preprocess an image as the model sees it", cmd_image},
     {"encode", "a dataset's rows as the exact model inputs and loss masks", cmd_encode},
+    {"train", "fine-tune LoRA/DoRA adapters on a JSONL dataset", cmd_train},
     {"smoke", "load a safetensors file and take one gradient step (foundation smoke test)", cmd_smoke},
 };
 
@@ -34,7 +37,7 @@ int main(int argc, char **argv) {
             fprintf(stderr, "vlmtune %s: %s\n", argv[1], vt_errmsg());
             return 1;
         }
-        return 0;
+        return vt_cli_exit_status; /* 0, or what a command asked for (train: 130/143 when interrupted) */
     }
     fprintf(stderr, "vlmtune: unknown command '%s'\n", argv[1]);
     usage(stderr);

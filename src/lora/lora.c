@@ -9,6 +9,7 @@
 
 #include "io/json.h"
 #include "util/fs.h"
+#include "util/mix.h"
 
 typedef struct {
     vt_lora *owner;
@@ -36,18 +37,11 @@ size_t vt_lora_count(const vt_lora *l) { return l->n; }
 
 /* ------------------------------------------------------------ the hook ---- */
 
-static uint64_t mix64(uint64_t x) { /* splitmix64's finaliser: distinct seeds give unrelated keys */
-    x += 0x9e3779b97f4a7c15ull;
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-    return x ^ (x >> 31);
-}
-
 /* Inverted dropout, as mlx.nn.Dropout: keep with probability 1 − p and scale by 1/(1 − p). */
 static int dropout(const adapter *ad, mx_array x, mx_array *out) {
     double p = ad->owner->cfg.dropout;
     mx_array key, keep, zero, scaled;
-    TRY(mx_random_key(&key, mix64(ad->owner->seed ^ mix64(ad->first))));
+    TRY(mx_random_key(&key, vt_mix64(ad->owner->seed ^ vt_mix64(ad->first))));
     TRY(mx_random_bernoulli(&keep, 1.0 - p, mx_shape(x), mx_ndim(x), key));
     TRY(mx_mul_scalar(&scaled, x, 1.0 / (1.0 - p)));
     TRY(mx_zeros_like(&zero, x));

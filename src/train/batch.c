@@ -22,6 +22,7 @@ void vt_batch_clear(vt_batch *b) {
     free(b->grid_thw);
     free(b->loss_positions);
     free(b->targets);
+    free(b->segments);
     *b = (vt_batch){0};
 }
 
@@ -82,6 +83,68 @@ int vt_batch_make(vt_batch *out, const vt_encoded *const *samples, size_t n, int
         patch += s->n_patches;
         image += s->n_images;
     }
+    *out = b;
+    return 0;
+}
+
+int vt_batch_make_packed(vt_batch *out, const vt_encoded *const *samples, const int *row_of, size_t n,
+                         int32_t pad_id) {
+    if (n == 0) return vt_err("a batch needs at least one sample");
+    int rows = row_of[n - 1] + 1;
+    size_t *len = calloc((size_t)rows, sizeof *len), longest = 0;
+    if (!len) return vt_err("out of memory");
+    for (size_t i = 0; i < n; i++) {
+        if (row_of[i] < 0 || row_of[i] >= rows || (i && row_of[i] < row_of[i - 1])) {
+            free(len);
+            return vt_err("packed batch: row numbers must rise from 0");
+        }
+        len[row_of[i]] += samples[i]->n_tokens;
+    }
+    for (int r = 0; r < rows; r++) longest = len[r] > longest ? len[r] : longest;
+    /* One sample per row of a scratch batch of the longest row, then moved into place. */
+    vt_batch flat = {0}, b = {0};
+    int rc = measure(&flat, samples, n, 1);
+    b.B = rows, b.T = (int)longest, b.patch_dim = flat.patch_dim, b.n_patches = flat.n_patches;
+    b.n_images = flat.n_images, b.n_real_tokens = flat.n_real_tokens, b.n_targets = flat.n_targets;
+    size_t bt = (size_t)b.B * b.T;
+    if (rc == 0) {
+        b.input_ids = malloc(bt * sizeof *b.input_ids);
+        b.attention_mask = calloc(bt, sizeof *b.attention_mask);
+        b.segments = calloc(bt, sizeof *b.segments);
+        b.pixel_values = b.n_patches ? malloc(b.n_patches * b.patch_dim * sizeof(float)) : NULL;
+        b.grid_thw = b.n_images ? malloc(b.n_images * 3 * sizeof(int32_t)) : NULL;
+        b.loss_positions = malloc((b.n_targets ? b.n_targets : 1) * sizeof(int32_t));
+        b.targets = malloc((b.n_targets ? b.n_targets : 1) * sizeof(int32_t));
+        if (!b.input_ids || !b.attention_mask || !b.segments || (b.n_patches && !b.pixel_values) ||
+            (b.n_images && !b.grid_thw) || !b.loss_positions || !b.targets)
+            rc = vt_err("out of memory for a packed batch of %d × %d tokens", b.B, b.T);
+    }
+    if (rc) {
+        free(len);
+        vt_batch_clear(&b);
+        return -1;
+    }
+    for (size_t i = 0; i < bt; i++) b.input_ids[i] = pad_id;
+    size_t patch = 0, image = 0, target = 0, at = 0;
+    int segment = 0;
+    for (size_t i = 0; i < n; i++) {
+        const vt_encoded *s = samples[i];
+        if (i == 0 || row_of[i] != row_of[i - 1]) at = 0, segment = 0;
+        segment++;
+        size_t base = (size_t)row_of[i] * b.T + at;
+        memcpy(b.input_ids + base, s->ids, s->n_tokens * sizeof(int32_t));
+        for (size_t t = 0; t < s->n_tokens; t++) b.attention_mask[base + t] = 1, b.segments[base + t] = segment;
+        for (size_t t = 0; t + 1 < s->n_tokens; t++) {
+            if (!s->loss_mask[t + 1]) continue;
+            b.loss_positions[target] = (int32_t)(base + t);
+            b.targets[target++] = s->ids[t + 1];
+        }
+        if (s->n_patches) memcpy(b.pixel_values + patch * b.patch_dim, s->pixel_values,
+                                 s->n_patches * b.patch_dim * sizeof(float));
+        if (s->n_images) memcpy(b.grid_thw + image * 3, s->grid_thw, s->n_images * 3 * sizeof(int32_t));
+        patch += s->n_patches, image += s->n_images, at += s->n_tokens;
+    }
+    free(len);
     *out = b;
     return 0;
 }

@@ -48,10 +48,13 @@ static const field fields[] = {
     F("iters", "iters", T_LONG, iters, "optimizer steps (0: derived from epochs)"),
     F("epochs", "epochs", T_DOUBLE, epochs, "passes over the training data (when iters is 0)"),
     F("max_seq_length", "max-seq-length", T_INT, max_seq_length, "longest sample in tokens, image tokens included"),
+    F("strict", "strict", T_BOOL, strict, "a row longer than max_seq_length is an error (default: skip it)"),
+    F("pack", "pack", T_BOOL, pack, "pack samples into rows of max_seq_length (block-diagonal attention)"),
+    F("length_bucketing", "length-bucketing", T_BOOL, length_bucketing, "batch samples of similar length"),
     F("grad_checkpoint", "grad-checkpoint", T_BOOL, grad_checkpoint, "recompute block activations in backward"),
     F("seed", "seed", T_LONG, seed, "seed for initialisation, dropout and shuffling"),
-    F("image_max_pixels", "image-max-pixels", T_LONG, image_max_pixels, "resize images above this many pixels"),
-    F("image_min_pixels", "image-min-pixels", T_LONG, image_min_pixels, "resize images below this many pixels"),
+    F("image_max_pixels", "image-max-pixels", T_LONG, image_max_pixels, "resize images above this many pixels (0: the model's setting)"),
+    F("image_min_pixels", "image-min-pixels", T_LONG, image_min_pixels, "resize images below this many pixels (0: the model's setting)"),
     F("steps_per_report", "steps-per-report", T_INT, steps_per_report, "optimizer steps between progress lines"),
     F("steps_per_eval", "steps-per-eval", T_INT, steps_per_eval, "optimizer steps between validations (0: off)"),
     F("val_batches", "val-batches", T_INT, val_batches, "validation batches per evaluation (-1: all)"),
@@ -86,8 +89,8 @@ void vt_train_config_defaults(vt_train_config *c) {
         .epochs = 1.0,
         .max_seq_length = 2048,
         .seed = 0,
-        .image_max_pixels = 262144,
-        .image_min_pixels = 3136,
+        .image_max_pixels = 0,
+        .image_min_pixels = 0,
         .steps_per_report = 10,
         .steps_per_eval = 50,
         .val_batches = -1,
@@ -263,9 +266,15 @@ int vt_train_config_validate(const vt_train_config *c) {
     if (c->iters <= 0 && c->epochs <= 0) return vt_err("give iters or epochs");
     if (c->warmup_ratio < 0 || c->warmup_ratio >= 1) return vt_err("warmup_ratio must be in [0, 1)");
     if (c->max_seq_length < 16) return vt_err("max_seq_length must be at least 16 (got %d)", c->max_seq_length);
-    if (c->image_min_pixels < 1 || c->image_max_pixels < c->image_min_pixels)
-        return vt_err("image pixels: need 1 <= image_min_pixels <= image_max_pixels");
+    if (c->image_min_pixels < 0 || c->image_max_pixels < 0 ||
+        (c->image_min_pixels && c->image_max_pixels && c->image_max_pixels < c->image_min_pixels))
+        return vt_err("image pixels: need 0 <= image_min_pixels <= image_max_pixels (0: the model's processor setting)");
     if (c->keep_last < 1) return vt_err("keep_last must be at least 1");
+    if (c->grad_accumulation_steps > 64) return vt_err("grad_accumulation_steps above 64 is not supported");
+    if (c->steps_per_report < 1) return vt_err("steps_per_report must be at least 1");
+    if (c->save_every < 1) return vt_err("save_every must be at least 1");
+    if (c->max_bad_steps < 1) return vt_err("max_bad_steps must be at least 1");
+    if (c->valid && !*c->valid) return vt_err("valid: empty path");
     return 0;
 }
 
@@ -303,6 +312,9 @@ int vt_train_config_write_yaml(const vt_train_config *c, FILE *f) {
             section = fields[i].yaml;
         }
         if (!dot) section = "";
+        const char *const *str = (const char *const *)((const char *)c + fields[i].offset);
+        /* unset paths stay unset, and a saved configuration never resumes by itself */
+        if (fields[i].type == T_STR && !dot && (!*str || !strcmp(fields[i].yaml, "resume"))) continue;
         char value[4096];
         format_value(c, &fields[i], value, sizeof value);
         fprintf(f, "%s%s: ", dot ? "  " : "", dot ? dot + 1 : fields[i].yaml);

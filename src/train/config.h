@@ -41,6 +41,9 @@ typedef struct {
     long iters;              /* optimizer steps (<= 0: from epochs) */
     double epochs;
     int max_seq_length;
+    bool strict;             /* a row longer than max_seq_length is an error instead of being skipped */
+    bool pack;               /* pack several samples into each row (block-diagonal attention) */
+    bool length_bucketing;   /* batch samples of similar length together */
     bool grad_checkpoint;
     long seed;
     /* images */

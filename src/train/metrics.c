@@ -2,6 +2,7 @@
 
 #include <cjson/cJSON.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,30 +22,49 @@ static int push(vt_point **pts, size_t *n, size_t *cap, long step, double value)
     return 0;
 }
 
-/* Reads back earlier lines of metrics.jsonl: {"step", "loss"} and {"step", "val_loss"}. */
-static int replay(vt_metrics *m, const char *path) {
-    char *text;
-    size_t len;
+/* Reads back earlier lines of metrics.jsonl ({"step", "loss"} and {"step", "val_loss"}) up to
+ * step `keep`; when later lines exist (written after the checkpoint a run resumes from), the
+ * file is rewritten without them, atomically. */
+static int replay(vt_metrics *m, const char *path, long keep) {
+    char *text, *kept;
+    size_t len, n_kept = 0;
     if (!vt_path_exists(path)) return 0;
     TRY(vt_read_file(path, &text, &len));
+    if (!(kept = malloc(len + 1))) {
+        free(text);
+        return vt_err("out of memory");
+    }
     int rc = 0;
+    bool dropped = false;
     for (char *line = strtok(text, "\n"); line && rc == 0; line = strtok(NULL, "\n")) {
         cJSON *o = cJSON_Parse(line);
         const cJSON *step = cJSON_GetObjectItem(o, "step"), *loss = cJSON_GetObjectItem(o, "loss"),
                     *val = cJSON_GetObjectItem(o, "val_loss");
-        if (cJSON_IsNumber(step) && cJSON_IsNumber(loss))
+        bool later = cJSON_IsNumber(step) && (long)step->valuedouble > keep;
+        dropped |= later || !o;
+        if (o && !later) {
+            size_t l = strlen(line);
+            memcpy(kept + n_kept, line, l);
+            kept[n_kept + l] = '\n';
+            n_kept += l + 1;
+        }
+        if (later) {
+        } else if (cJSON_IsNumber(step) && cJSON_IsNumber(loss)) {
             rc = push(&m->train, &m->n_train, &m->cap_train, (long)step->valuedouble, loss->valuedouble);
-        else if (cJSON_IsNumber(step) && cJSON_IsNumber(val))
+        } else if (cJSON_IsNumber(step) && cJSON_IsNumber(val)) {
             rc = push(&m->valid, &m->n_valid, &m->cap_valid, (long)step->valuedouble, val->valuedouble);
-        cJSON_Delete(o); /* lines that are not ours (or torn by a crash) are skipped */
+        }
+        cJSON_Delete(o); /* lines torn by a crash are dropped */
     }
+    if (rc == 0 && dropped) rc = vt_write_file_atomic(path, kept, n_kept);
+    free(kept);
     free(text);
     return rc;
 }
 
-int vt_metrics_open(vt_metrics *m, const char *path) {
+int vt_metrics_open(vt_metrics *m, const char *path, long keep_through_step) {
     *m = (vt_metrics){0};
-    TRY(replay(m, path));
+    TRY(replay(m, path, keep_through_step));
     m->file = fopen(path, "a");
     if (!m->file) {
         vt_metrics_close(m);
@@ -84,11 +104,6 @@ int vt_metrics_valid(vt_metrics *m, long step, double loss) {
     cJSON_AddNumberToObject(o, "val_ppl", exp(loss));
     TRY(write_line(m, o));
     return push(&m->valid, &m->n_valid, &m->cap_valid, step, loss);
-}
-
-void vt_metrics_truncate(vt_metrics *m, long step) {
-    while (m->n_train && m->train[m->n_train - 1].step > step) m->n_train--;
-    while (m->n_valid && m->valid[m->n_valid - 1].step > step) m->n_valid--;
 }
 
 void vt_metrics_close(vt_metrics *m) {

@@ -28,13 +28,12 @@ typedef struct {
     double epoch, loss, lr, tokens_per_s, trained_tokens, peak_mem_gb, ms_per_step, grad_norm;
 } vt_train_report;
 
-/* Opens (appending to) path; previous lines are read back into the series so a
- * resumed run plots its whole history. */
-int vt_metrics_open(vt_metrics *m, const char *path);
+/* Opens (appending to) path; previous lines up to keep_through_step are read back into the
+ * series so a resumed run plots its whole history, and later ones (from after the checkpoint
+ * being resumed) are removed from the file. */
+int vt_metrics_open(vt_metrics *m, const char *path, long keep_through_step);
 int vt_metrics_train(vt_metrics *m, const vt_train_report *r);
 int vt_metrics_valid(vt_metrics *m, long step, double loss);
-/* Forget points after `step` (a resumed run replays them). */
-void vt_metrics_truncate(vt_metrics *m, long step);
 int vt_metrics_plot(const vt_metrics *m, const char *svg_path);
 void vt_metrics_close(vt_metrics *m);
 

@@ -1,0 +1,240 @@
+"""vlmtune train against an independent computation with mlx-vlm (0.7.10, CPU, float32).
+
+The reference for a step is mlx-vlm's own Qwen3-VL with mlx-vlm's own LoRA layers on the same
+modules, fed the rows as `vlmtune encode` writes them (that encoding is checked against the chat
+template and the image processor by the other parity tests):
+  * loss = Σ cross-entropy over the assistant tokens / their count, as the trainer reports it;
+  * the global gradient norm of the first step (metrics.jsonl) equals the reference gradient's;
+  * the first AdamW update of B equals −lr·g/(|g|+ε) elementwise (A starts at zero gradient);
+and then the loop's own promises: accumulation, packing and checkpointing leave the step
+unchanged; a run stopped by SIGTERM and resumed repeats the uninterrupted run's losses; only
+adapter tensors change; mlx_vlm.load(model, adapter_path=RUN) sees the trained adapter.
+"""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import mlx.core as mx
+import mlx.nn as nn
+import numpy as np
+import pytest
+from mlx.utils import tree_flatten
+
+ROOT = Path(os.environ.get("VT_SOURCE_DIR", Path(__file__).resolve().parents[2]))
+CLI = os.environ.get("VT_CLI", str(ROOT / "build" / "vlmtune"))
+TOKENIZER = ROOT / ".cache" / "qwen3-tokenizer"
+LR, WD = 1e-3, 0.01
+
+mx.set_default_device(mx.cpu)
+
+
+@pytest.fixture(scope="session")
+def setup(tmp_path_factory):
+    d = tmp_path_factory.mktemp("train")
+    subprocess.run([sys.executable, str(ROOT / "tools" / "make_fixture.py"), str(d / "fx"), "--vocab", "151936",
+                    "--layouts", "mlx"], check=True)
+    model = d / "fx" / "mlx"
+    assert (TOKENIZER / "tokenizer.json").is_file(), "the Qwen3 tokenizer is missing: run tools/setup.sh --test"
+    for f in TOKENIZER.iterdir():
+        (model / f.name).write_bytes(f.read_bytes())
+    subprocess.run([sys.executable, str(ROOT / "tools" / "make_demo_data.py"), str(d / "data"), "--train", "4",
+                    "--valid", "2", "--test", "0", "--size", "64"], check=True)
+    return model, d / "data"
+
+
+def train(model, data, out, *extra, check=True):
+    cmd = [CLI, "train", "--model", str(model), "--data", str(data / "train.jsonl"), "--out", str(out),
+           "--learning-rate", str(LR), "--weight-decay", str(WD), "--lr-schedule", "constant", "--warmup-steps", "0",
+           "--max-grad-norm", "0", "--steps-per-report", "1", "--seed", "3", *extra]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if check:
+        assert r.returncode == 0, r.stdout + r.stderr
+    return r
+
+
+def metrics(run):
+    rows = [json.loads(l) for l in (run / "metrics.jsonl").read_text().splitlines()]
+    return [r for r in rows if "loss" in r and "valid_loss" not in r and r.get("kind", "train") == "train"]
+
+
+def encoded_rows(model, data, tmp):
+    enc = tmp / "enc.safetensors"
+    subprocess.run([CLI, "encode", "--model", str(model), "--data", str(data / "train.jsonl"), "--out", str(enc)],
+                   check=True)
+    t = {k: np.array(v) for k, v in mx.load(str(enc)).items()}
+    rows = []
+    for r in range(len(t["token_offsets"]) - 1):
+        a, b = t["token_offsets"][r], t["token_offsets"][r + 1]
+        pa, pb = t["patch_offsets"][r], t["patch_offsets"][r + 1]
+        ia, ib = t["image_offsets"][r], t["image_offsets"][r + 1]
+        rows.append((t["input_ids"][a:b], t["loss_mask"][a:b], t["pixel_values"][pa:pb], t["image_grid_thw"][ia:ib]))
+    return rows
+
+
+def reference_model(model, adapter_dir, a_scale=1.0):
+    """mlx-vlm's model with mlx-vlm's LoRA layers on the adapter's modules, A from the file, B = 0."""
+    from mlx_vlm.trainer.peft.utils import get_peft_model
+    from mlx_vlm.utils import load_model
+    cfg = json.loads((adapter_dir / "adapter_config.json").read_text())
+    lp = cfg["lora_parameters"]
+    m = load_model(Path(model))
+    m = get_peft_model(m, lp["keys"], rank=lp["rank"], alpha=lp["scale"] * lp["rank"], dropout=0.0, verbose=False)
+    w = mx.load(str(adapter_dir / "adapters.safetensors"))
+    m.load_weights([(k, v * a_scale if k.endswith("lora_a") else mx.zeros_like(v)) for k, v in w.items()],
+                   strict=True if False else False)
+    return m
+
+
+def reference_loss(m, rows):
+    def loss_fn(model):
+        total, count = 0.0, 0
+        for ids, mask, pv, grid in rows:
+            out = model(mx.array(ids[None].astype(np.int32)), pixel_values=mx.array(pv),
+                        image_grid_thw=mx.array(grid.astype(np.int32)))
+            logits = out.logits[0, :-1].astype(mx.float32)
+            sel = np.nonzero(mask[1:])[0]
+            ce = nn.losses.cross_entropy(logits[mx.array(sel)], mx.array(ids[1:][sel].astype(np.int32)))
+            total = total + ce.sum()
+            count += len(sel)
+        return total / count
+    return loss_fn
+
+
+def test_first_step_matches_mlx_vlm(setup, tmp_path):
+    model, data = setup
+    run = tmp_path / "run"
+    train(model, data, run, "--iters", "1", "--batch-size", "2", "--grad-accumulation-steps", "2")
+    step = metrics(run)[0]
+    ckpt = run / "checkpoints" / "step-0000001"
+    # B had zero gradient's partner: A only decayed, A1 = A0·(1 − lr·wd)
+    ref = reference_model(model, ckpt, a_scale=1.0 / (1.0 - LR * WD))
+    rows = encoded_rows(model, data, tmp_path)
+    loss_fn = reference_loss(ref, rows)
+    loss, grads = nn.value_and_grad(ref, loss_fn)(ref)
+    grads = dict(tree_flatten(grads))
+    norm = float(np.sqrt(sum(float((g.astype(mx.float32) ** 2).sum()) for g in grads.values())))
+    assert abs(step["loss"] - float(loss)) <= 1e-4 * abs(float(loss)), (step["loss"], float(loss))
+    assert abs(step["grad_norm"] - norm) <= 1e-3 * norm, (step["grad_norm"], norm)
+    trained = mx.load(str(ckpt / "adapters.safetensors"))
+    checked = 0
+    for name, g in grads.items():
+        if not name.endswith("lora_b"):
+            continue
+        g = np.array(g)
+        want = -LR * g / (np.abs(g) + 1e-8)
+        got = np.array(trained[name])
+        big = np.abs(g) > 1e-5  # where ε is negligible, the first Adam step is ±lr exactly
+        assert np.allclose(got[big], want[big], rtol=1e-3, atol=1e-7), name
+        checked += int(big.sum())
+    assert checked > 1000
+
+
+def step_metrics(run):
+    m = metrics(run)[0]
+    return m["loss"], m["grad_norm"]
+
+
+@pytest.mark.parametrize("variant", [
+    ["--batch-size", "1", "--grad-accumulation-steps", "4"],
+    ["--batch-size", "4", "--grad-accumulation-steps", "1", "--pack", "--max-seq-length", "4096"],
+    ["--batch-size", "4", "--grad-accumulation-steps", "1", "--grad-checkpoint"],
+    ["--batch-size", "3", "--grad-accumulation-steps", "2", "--pack", "--max-seq-length", "200"],
+])
+def test_accumulation_packing_checkpointing_leave_the_step_unchanged(setup, tmp_path, variant):
+    model, data = setup
+    train(model, data, tmp_path / "a", "--iters", "1", "--batch-size", "4", "--grad-accumulation-steps", "1")
+    train(model, data, tmp_path / "b", "--iters", "1", *variant)
+    (la, na), (lb, nb) = step_metrics(tmp_path / "a"), step_metrics(tmp_path / "b")
+    assert abs(la - lb) <= 1e-5 * abs(la), (la, lb)
+    assert abs(na - nb) <= 1e-4 * na, (na, nb)
+
+
+def test_resume_after_sigterm_repeats_the_losses(setup, tmp_path):
+    model, data = setup
+    args = ["--iters", "30", "--batch-size", "1", "--grad-accumulation-steps", "1", "--save-every", "1000",
+            "--dropout", "0.1", "--lr-schedule", "cosine", "--warmup-steps", "3"]
+    full = tmp_path / "full"
+    train(model, data, full, *args)
+    want = [m["loss"] for m in metrics(full)]
+    cut = tmp_path / "cut"
+    cmd = [CLI, "train", "--model", str(model), "--data", str(data / "train.jsonl"), "--out", str(cut),
+           "--learning-rate", str(LR), "--weight-decay", str(WD), "--max-grad-norm", "0", "--steps-per-report", "1",
+           "--seed", "3", *args]
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    while p.poll() is None:
+        if (cut / "metrics.jsonl").exists() and len(metrics(cut)) >= 5:
+            p.send_signal(signal.SIGTERM)
+            break
+        time.sleep(0.05)
+    out, err = p.communicate(timeout=120)
+    assert p.returncode == 128 + signal.SIGTERM, out + err
+    stopped = len(metrics(cut))
+    assert 5 <= stopped < 30 and "--resume" in out
+    r = subprocess.run([CLI, "train", "--resume", str(cut)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    got = [m["loss"] for m in metrics(cut)]
+    assert len(got) == 30
+    assert got == want, "resumed losses differ from the uninterrupted run"
+
+
+def test_only_adapters_change_and_mlx_vlm_loads_them(setup, tmp_path):
+    model, data = setup
+    before = {f.name: f.read_bytes() for f in model.iterdir()}
+    run = tmp_path / "run"
+    train(model, data, run, "--iters", "3", "--batch-size", "2", "--grad-accumulation-steps", "1")
+    assert {f.name: f.read_bytes() for f in model.iterdir()} == before
+    weights = mx.load(str(run / "adapters.safetensors"))
+    assert all(k.endswith((".lora_a", ".lora_b")) for k in weights)
+    assert max(float(mx.abs(v).max()) for k, v in weights.items() if k.endswith("lora_b")) > 0
+    from mlx_vlm.utils import load_model
+    from mlx_vlm.trainer.peft.utils import apply_lora_layers
+    ref = apply_lora_layers(load_model(Path(model)), run)
+    base = load_model(Path(model))
+    ids, mask, pv, grid = encoded_rows(model, data, tmp_path)[0]
+    kw = dict(pixel_values=mx.array(pv), image_grid_thw=mx.array(grid.astype(np.int32)))
+    want = np.array(ref(mx.array(ids[None].astype(np.int32)), **kw).logits)
+    plain = np.array(base(mx.array(ids[None].astype(np.int32)), **kw).logits)
+    src, dst = tmp_path / "in.safetensors", tmp_path / "out.safetensors"
+    mx.save_safetensors(str(src), {"input_ids": mx.array(ids[None].astype(np.int32)), "pixel_values": mx.array(pv),
+                                   "image_grid_thw": mx.array(grid.astype(np.int32))})
+    subprocess.run([CLI, "forward", "--model", str(model), "--inputs", str(src), "--out", str(dst), "--adapter",
+                    str(run)], check=True)
+    got = np.array(mx.load(str(dst))["logits"])
+    scale = np.max(np.abs(want))
+    assert np.max(np.abs(want - plain)) / scale > 1e-3, "training did not move mlx-vlm's logits"
+    assert np.max(np.abs(got - want)) / scale <= 1e-4
+
+
+@pytest.mark.parametrize("extra", [["--train-vision"], ["--fine-tune-type", "dora"]])
+def test_vision_and_dora_adapters_train(setup, tmp_path, extra):
+    model, data = setup
+    run = tmp_path / "run"
+    train(model, data, run, "--iters", "2", "--batch-size", "2", *extra)
+    w = mx.load(str(run / "adapters.safetensors"))
+    if "--train-vision" in extra:
+        vision_b = [v for k, v in w.items() if k.startswith("vision_tower.") and k.endswith("lora_b")]
+        assert vision_b and max(float(mx.abs(v).max()) for v in vision_b) > 0
+    else:
+        assert any(k.endswith(".m") for k in w)
+        assert json.loads((run / "adapter_config.json").read_text())["fine_tune_type"] == "dora"
+
+
+def test_non_finite_steps_stop_the_run(setup, tmp_path):
+    model, data = setup
+    r = train(model, data, tmp_path / "run", "--iters", "10", "--batch-size", "2", "--learning-rate", "1e30",
+              "--max-bad-steps", "2", check=False)
+    assert r.returncode == 1
+    assert "update skipped" in r.stdout and "non-finite steps in a row" in r.stderr
+
+
+def test_long_rows_are_skipped_or_refused(setup, tmp_path):
+    model, data = setup
+    r = train(model, data, tmp_path / "a", "--iters", "1", "--max-seq-length", "40", check=False)
+    assert r.returncode == 1 and "no usable training rows" in r.stderr
+    assert r.stdout.count("skipped:") == 4 and "train.jsonl:1:" in r.stdout
+    r = train(model, data, tmp_path / "b", "--iters", "1", "--max-seq-length", "40", "--strict", check=False)
+    assert r.returncode == 1 and "train.jsonl:1:" in r.stderr and "max_seq_length 40" in r.stderr
