@@ -44,7 +44,9 @@ test-asan:
 fuzz: setup-test
 	@tools/fuzz.sh $(FUZZ_SECONDS)
 
-demo: build
+# The demo's generators (tiny model, synthetic photos) are Python tools that need the test set-up.
+demo: setup-test
+	@$(MAKE) --no-print-directory compile
 	@tools/demo.sh
 
 clean:

@@ -1,17 +1,17 @@
 #!/usr/bin/env python3
 """A synthetic photo-critique dataset with known answers (tool for `make demo`; not on the product's path).
 
-Each image is a plain background with one shape drawn on it.  Its properties are chosen at random:
-  colour     the shape's colour:   red, green, blue, yellow
-  shape      circle, square, triangle
-  placement  left, right
-  light      bright or dark background
-and the critique states them in a fixed template, so a model that reads the image can be scored:
-an answer is right for a property when it names that property's true value and no other value.
+Each image shows a coloured subject in a bright or dark frame, either large (it fills most of the
+frame) or small (a quarter of the width, anywhere).  Its properties are drawn at random:
+  colour     red, green, blue, yellow
+  size       large, small
+  light      bright, dark
+and the critique states them in one template, so an answer can be scored: it is right for a
+property when it names that property's true value and no other value of it.
 
 usage: make_demo_data.py OUT_DIR [--train N] [--valid N] [--test N] [--size PX] [--seed S]
-writes OUT_DIR/{train,valid,test}.jsonl and OUT_DIR/images/*.png; test.jsonl rows also carry
-"properties" (ignored by vlmtune's loader? no: kept in a separate answers file test_answers.jsonl).
+writes OUT_DIR/{train,valid,test}.jsonl, OUT_DIR/{split}_answers.jsonl (the true properties, one
+line per row) and OUT_DIR/images/*.png.
 """
 import argparse
 import json
@@ -21,32 +21,23 @@ from pathlib import Path
 from PIL import Image, ImageDraw
 
 COLOURS = {"red": (220, 40, 40), "green": (40, 190, 60), "blue": (40, 80, 230), "yellow": (235, 210, 40)}
-SHAPES = ["circle", "square", "triangle"]
-PLACES = ["left", "right"]
+SIZES = ["large", "small"]
 LIGHTS = {"bright": (235, 235, 235), "dark": (25, 25, 25)}
 PROMPTS = ["Critique this photo.", "What do you think of this picture?", "Give me feedback on this shot."]
-PROPERTIES = {"colour": list(COLOURS), "shape": SHAPES, "placement": PLACES, "light": list(LIGHTS)}
+PROPERTIES = {"colour": list(COLOURS), "size": SIZES, "light": list(LIGHTS)}
 
 
-def draw(props, size):
+def draw(props, size, rng):
     img = Image.new("RGB", (size, size), LIGHTS[props["light"]])
     d = ImageDraw.Draw(img)
-    r = size // 4
-    cx = size // 4 if props["placement"] == "left" else 3 * size // 4
-    cy = size // 2
-    fill = COLOURS[props["colour"]]
-    if props["shape"] == "circle":
-        d.ellipse([cx - r, cy - r, cx + r, cy + r], fill=fill)
-    elif props["shape"] == "square":
-        d.rectangle([cx - r, cy - r, cx + r, cy + r], fill=fill)
-    else:
-        d.polygon([(cx, cy - r), (cx - r, cy + r), (cx + r, cy + r)], fill=fill)
+    side = size * 3 // 4 if props["size"] == "large" else size // 4
+    x0, y0 = rng.randrange(size - side + 1), rng.randrange(size - side + 1)
+    d.rectangle([x0, y0, x0 + side - 1, y0 + side - 1], fill=COLOURS[props["colour"]])
     return img
 
 
 def critique(p):
-    return (f"A {p['colour']} {p['shape']} on the {p['placement']}, against a {p['light']} background. "
-            f"Move the {p['shape']} toward the centre.")
+    return f"A {p['size']} {p['colour']} subject in a {p['light']} frame."
 
 
 def main():
@@ -68,7 +59,7 @@ def main():
             props = {name: rng.choice(values) for name, values in PROPERTIES.items()}
             path = f"images/{k:05d}.png"
             k += 1
-            draw(props, a.size).save(out / path)
+            draw(props, a.size, rng).save(out / path)
             rows.append({"image": path, "prompt": rng.choice(PROMPTS), "response": critique(props)})
             answers.append(props)
         (out / f"{split}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))

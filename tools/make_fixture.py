@@ -57,7 +57,7 @@ def tiny_config(vocab, untied):
                 torch_dtype="float32", **ids)
 
 
-def build(config, seed):
+def build(config, seed, embed_scale=0.5):
     from mlx_vlm.models.qwen3_vl import qwen3_vl as q3
     from mlx_vlm.models.qwen3_vl.config import ModelConfig, TextConfig, VisionConfig
 
@@ -75,7 +75,9 @@ def build(config, seed):
             v = 1.0 + 0.1 * mx.random.normal(p.shape)
         elif name.endswith(".bias"):
             v = 0.1 * mx.random.normal(p.shape)
-        elif "embed_tokens" in name or "pos_embed" in name:
+        elif "embed_tokens" in name:
+            v = embed_scale * mx.random.normal(p.shape)
+        elif "pos_embed" in name:
             v = 0.5 * mx.random.normal(p.shape)
         else:
             fan_in = max(1, p.size // p.shape[0])
@@ -135,8 +137,8 @@ def save_hf(model, config, out):
     write_config(out, dict(config, text_config=text, vision_config=vision))
 
 
-def save_quantized(config, seed, out, bits, group_size=32):
-    model = build(config, seed)
+def save_quantized(config, seed, out, bits, group_size=32, embed_scale=0.5):
+    model = build(config, seed, embed_scale)
     nn.quantize(model, group_size=group_size, bits=bits,
                 class_predicate=lambda p, m: hasattr(m, "to_quantized") and m.weight.shape[-1] % group_size == 0
                 and m.weight.size % 64 == 0)
@@ -149,11 +151,13 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--vocab", type=int, default=512)
     ap.add_argument("--untied", action="store_true")
+    ap.add_argument("--embed-scale", type=float, default=0.5,
+                    help="std of the token embeddings (0.02 gives a model that starts near ln(vocab), for the demo)")
     ap.add_argument("--layouts", default="mlx,hf,q4,q8,bf16")
     args = ap.parse_args()
     config = tiny_config(args.vocab, args.untied)
     layouts = args.layouts.split(",")
-    model = build(config, args.seed)
+    model = build(config, args.seed, args.embed_scale)
     if "mlx" in layouts:
         save_mlx(model, config, os.path.join(args.out, "mlx"))
     if "hf" in layouts:
@@ -162,7 +166,7 @@ def main():
         save_mlx(model, config, os.path.join(args.out, "bf16"), dtype=mx.bfloat16)
     for bits in (4, 8):
         if f"q{bits}" in layouts:
-            save_quantized(config, args.seed, os.path.join(args.out, f"q{bits}"), bits)
+            save_quantized(config, args.seed, os.path.join(args.out, f"q{bits}"), bits, embed_scale=args.embed_scale)
     print(f"fixtures written to {args.out}: {', '.join(layouts)}", file=sys.stderr)
 
 

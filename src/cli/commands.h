@@ -20,5 +20,6 @@ int cmd_tokenize(int argc, char **argv);
 int cmd_image(int argc, char **argv);
 int cmd_encode(int argc, char **argv);
 int cmd_train(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
 
 #endif

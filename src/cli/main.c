@@ -16,6 +16,7 @@ static const vt_command commands[] = {
     {"image", "decode and preprocess an image as the model sees it", cmd_image},
     {"encode", "a dataset's rows as the exact model inputs and loss masks", cmd_encode},
     {"train", "fine-tune LoRA/DoRA adapters on a JSONL dataset", cmd_train},
+    {"eval", "loss, perplexity and (with --generate) scored answers on a dataset", cmd_eval},
     {"smoke", "load a safetensors file and take one gradient step (foundation smoke test)", cmd_smoke},
 };
 

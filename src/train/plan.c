@@ -36,7 +36,7 @@ static void bucket(size_t *order, size_t n, const size_t *lengths, int batch, ui
     size_t window = (size_t)batch * 16;
     sort_lengths = lengths;
     for (size_t at = 0; at < n; at += window) qsort(order + at, n - at < window ? n - at : window, sizeof *order, by_length);
-    size_t nb = (n + batch - 1) / batch;
+    size_t nb = n / batch; /* full batches are shuffled; a partial one stays last, where the plan cuts it */
     size_t *batches = malloc(nb * sizeof *batches), *copy = malloc(n * sizeof *copy);
     if (!batches || !copy) goto done; /* bucketing is an optimisation: without memory, keep the order */
     for (size_t i = 0; i < nb; i++) batches[i] = i;
@@ -44,7 +44,7 @@ static void bucket(size_t *order, size_t n, const size_t *lengths, int batch, ui
     size_t k = 0;
     for (size_t i = 0; i < nb; i++)
         for (size_t j = batches[i] * batch; j < n && j < (batches[i] + 1) * (size_t)batch; j++) copy[k++] = order[j];
-    memcpy(order, copy, n * sizeof *order);
+    memcpy(order, copy, k * sizeof *order);
 done:
     free(batches), free(copy);
 }

@@ -15,8 +15,8 @@ void vt_rows_free(vt_rows *r) {
     *r = (vt_rows){0};
 }
 
-/* One conversation: its images decoded and preprocessed, its chat rendered with a loss mask. */
-static int encode_sample(const vt_sample *s, const vt_tokenizer *tok, const vt_image_config *ic, vt_encoded *e) {
+int vt_encode_sample(const vt_sample *s, const vt_tokenizer *tok, const vt_image_config *ic, bool generation_prompt,
+                     vt_encoded *e) {
     int counts[256];
     size_t n = 0;
     *e = (vt_encoded){0};
@@ -47,7 +47,7 @@ static int encode_sample(const vt_sample *s, const vt_tokenizer *tok, const vt_i
             vt_image_patches_free(&p);
         }
     vt_token_seq seq;
-    TRY(vt_chat_render(tok, s, counts, n, false, &seq));
+    TRY(vt_chat_render(tok, s, counts, n, generation_prompt, &seq));
     e->ids = seq.ids, e->loss_mask = seq.mask, e->n_tokens = seq.n;
     return 0;
 }
@@ -79,7 +79,7 @@ int vt_rows_load(vt_rows *out, const vt_rows_options *o) {
     for (size_t i = 0; rc == 0 && i < ds->n_samples; i++) {
         const vt_sample *s = &ds->samples[i];
         vt_encoded e;
-        rc = encode_sample(s, o->tokenizer, o->images, &e);
+        rc = vt_encode_sample(s, o->tokenizer, o->images, false, &e);
         if (rc == 0 && supervised(&e) == 0) rc = vt_err("the row has no assistant tokens to learn from");
         if (rc == 0 && o->max_seq_length > 0 && e.n_tokens > (size_t)o->max_seq_length) {
             if (o->strict) {

@@ -10,6 +10,7 @@
 #include <stdio.h>
 
 #include "text/tokenizer.h"
+#include "train/dataset.h"
 #include "train/batch.h"
 #include "vision/image.h"
 
@@ -31,6 +32,10 @@ typedef struct {
 } vt_rows_options;
 
 int vt_rows_load(vt_rows *out, const vt_rows_options *opt);
+/* One conversation: its images decoded and preprocessed, its chat rendered with a loss mask
+ * (and the assistant generation prompt at the end when asked). */
+int vt_encode_sample(const vt_sample *s, const vt_tokenizer *tok, const vt_image_config *ic, bool generation_prompt,
+                     vt_encoded *out);
 void vt_rows_free(vt_rows *r);
 
 #endif
