@@ -52,6 +52,7 @@ def run_vlmtune(model, d, steps, device):
                    check=True, stdout=subprocess.DEVNULL)
     lines = [json.loads(l) for l in (run / "metrics.jsonl").read_text().splitlines()]
     lines = [l for l in lines if "ms_per_step" in l][2:]
+    print(f"  vlmtune: " + " ".join(f"{l['ms_per_step']:.1f}" for l in lines) + " ms", file=sys.stderr, flush=True)
     return statistics.median(l["ms_per_step"] for l in lines), max(l["peak_mem_gb"] for l in lines)
 
 
@@ -63,7 +64,9 @@ def run_mlx_vlm(model_dir, d, steps, device):
     from mlx_vlm.trainer.peft.utils import get_peft_model
     from mlx_vlm.trainer.vlm.sft.trainer import vision_language_loss_fn
     from mlx_vlm.utils import load_model
-    mx.set_default_device(mx.gpu if device == "gpu" else mx.cpu)
+    if device:  # otherwise MLX's default: the GPU when there is one, like vlmtune
+        mx.set_default_device(mx.gpu if device == "gpu" else mx.cpu)
+    print(f"  mlx-vlm on {mx.default_device()}", file=sys.stderr, flush=True)
     enc = d / "enc.safetensors"
     subprocess.run([CLI, "encode", "--model", str(model_dir), "--data", str(d / "train.jsonl"), "--out", str(enc),
                     "--min-pixels", str(256 * 256), "--max-pixels", str(256 * 256)], check=True,
@@ -89,6 +92,7 @@ def run_mlx_vlm(model_dir, d, steps, device):
         opt.update(model, grads)
         mx.eval(model.parameters(), opt.state, loss)
         times.append((time.perf_counter() - t0) * 1e3)
+        print(f"  mlx-vlm step {s}: {times[-1]:.1f} ms", file=sys.stderr, flush=True)
     return statistics.median(times[2:]), mx.get_peak_memory() / 1e9
 
 

@@ -15,7 +15,7 @@ if [ ! -f $D/model/model.safetensors ]; then
 fi
 if [ ! -f $D/data/test_answers.jsonl ]; then
     echo "== making the photo-critique set (photos with known colour, placement and light)"
-    $PY tools/make_demo_data.py $D/data --train 96 --valid 16 --test 48
+    $PY tools/make_demo_data.py $D/data --train 128 --valid 16 --test 48
 fi
 $VT info --model $D/model | sed -n 3,5p
 echo "== training (tools/demo.yaml)"

@@ -2,7 +2,7 @@
 """A synthetic photo-critique dataset with known answers (tool for `make demo`; not on the product's path).
 
 Each image shows a coloured subject in a bright or dark frame, either large (it fills most of the
-frame) or small (a quarter of the width, anywhere).  Its properties are drawn at random:
+frame) or small (half the width, anywhere).  Its properties are drawn at random:
   colour     red, green, blue, yellow
   size       large, small
   light      bright, dark
@@ -30,7 +30,7 @@ PROPERTIES = {"colour": list(COLOURS), "size": SIZES, "light": list(LIGHTS)}
 def draw(props, size, rng):
     img = Image.new("RGB", (size, size), LIGHTS[props["light"]])
     d = ImageDraw.Draw(img)
-    side = size * 3 // 4 if props["size"] == "large" else size // 4
+    side = size * 3 // 4 if props["size"] == "large" else size // 2
     x0, y0 = rng.randrange(size - side + 1), rng.randrange(size - side + 1)
     d.rectangle([x0, y0, x0 + side - 1, y0 + side - 1], fill=COLOURS[props["colour"]])
     return img

@@ -19,6 +19,7 @@ int cmd_forward(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_image(int argc, char **argv);
 int cmd_encode(int argc, char **argv);
+int cmd_prepare(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 

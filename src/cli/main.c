@@ -15,6 +15,7 @@ static const vt_command commands[] = {
     {"tokenize", "text to token ids and back with a model's tokenizer", cmd_tokenize},
     {"image", "decode and preprocess an image as the model sees it", cmd_image},
     {"encode", "a dataset's rows as the exact model inputs and loss masks", cmd_encode},
+    {"prepare", "check a dataset, print its statistics, cache it encoded", cmd_prepare},
     {"train", "fine-tune LoRA/DoRA adapters on a JSONL dataset", cmd_train},
     {"eval", "loss, perplexity and (with --generate) scored answers on a dataset", cmd_eval},
     {"smoke", "load a safetensors file and take one gradient step (foundation smoke test)", cmd_smoke},

@@ -28,6 +28,7 @@ static const field fields[] = {
     F("valid", "valid", T_STR, valid, "validation JSONL file"),
     F("adapter_path", "out", T_STR, out, "run directory: adapters, checkpoints, metrics"),
     F("resume", "resume", T_STR, resume, "run directory to resume from"),
+    F("cache_dir", "cache-dir", T_STR, cache_dir, "cache of encoded rows (default: next to the data; none: off)"),
     F("fine_tune_type", "fine-tune-type", T_STR, fine_tune_type, "lora or dora"),
     F("lora_parameters.rank", "rank", T_INT, rank, "LoRA rank r"),
     F("lora_parameters.alpha", "alpha", T_DOUBLE, alpha, "LoRA alpha (scale = alpha / rank)"),

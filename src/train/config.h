@@ -20,6 +20,7 @@ typedef struct {
     char *valid;             /* validation JSONL (optional) */
     char *out;               /* run directory (adapters, checkpoints, metrics) */
     char *resume;            /* run directory to resume from (optional) */
+    char *cache_dir;         /* encoded rows are cached here (NULL: DATA_DIR/.vlmtune-cache; "none": off) */
     /* adapters */
     char *fine_tune_type;    /* "lora" | "dora" */
     int rank;

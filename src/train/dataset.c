@@ -312,7 +312,8 @@ static char *dir_of(const char *path) {
     return slash ? strndup(path, (size_t)(slash - path)) : strdup(".");
 }
 
-static int read_rows(vt_dataset *ds, FILE *f, const char *base_dir) {
+/* With `log`, a bad row is reported there and counted in *n_bad, and reading goes on. */
+static int read_rows(vt_dataset *ds, FILE *f, const char *base_dir, FILE *log, size_t *n_bad) {
     char *line = NULL;
     size_t cap = 0, lineno = 0;
     ssize_t n;
@@ -322,6 +323,11 @@ static int read_rows(vt_dataset *ds, FILE *f, const char *base_dir) {
         if (is_blank(line, (size_t)n)) continue;
         if (memchr(line, '\0', (size_t)n)) {
             rc = vt_err("%s:%zu: the line contains a NUL byte (not a text file?)", ds->path, lineno);
+            if (log) {
+                fprintf(log, "error: %s\n", vt_errmsg());
+                ++*n_bad, rc = 0;
+                continue;
+            }
             break;
         }
         vt_sample *grown = realloc(ds->samples, (ds->n_samples + 1) * sizeof *grown);
@@ -333,6 +339,11 @@ static int read_rows(vt_dataset *ds, FILE *f, const char *base_dir) {
         vt_sample *s = &ds->samples[ds->n_samples];
         if (vt_sample_parse(s, line, (size_t)n, base_dir)) {
             rc = vt_err_context("%s:%zu", ds->path, lineno);
+            if (log) {
+                fprintf(log, "error: %s\n", vt_errmsg());
+                ++*n_bad, rc = 0;
+                continue;
+            }
             break;
         }
         s->line = lineno;
@@ -343,16 +354,19 @@ static int read_rows(vt_dataset *ds, FILE *f, const char *base_dir) {
     }
     free(line);
     if (rc == 0 && ferror(f)) rc = vt_err("%s: read error", ds->path);
-    if (rc == 0 && ds->n_samples == 0) rc = vt_err("%s: no rows (the file is empty)", ds->path);
+    if (rc == 0 && ds->n_samples == 0 && !(n_bad && *n_bad)) rc = vt_err("%s: no rows (the file is empty)", ds->path);
     return rc;
 }
 
-int vt_dataset_load(vt_dataset **out, const char *path) {
+int vt_dataset_load(vt_dataset **out, const char *path) { return vt_dataset_load_checked(out, path, NULL, NULL); }
+
+int vt_dataset_load_checked(vt_dataset **out, const char *path, FILE *log, size_t *n_bad) {
+    if (n_bad) *n_bad = 0;
     FILE *f = fopen(path, "rb");
     if (!f) return vt_err("%s: cannot open the dataset file", path);
     vt_dataset *ds = calloc(1, sizeof *ds);
     char *base_dir = dir_of(path);
-    int rc = (ds && base_dir && (ds->path = strdup(path))) ? read_rows(ds, f, base_dir) : vt_err("out of memory");
+    int rc = (ds && base_dir && (ds->path = strdup(path))) ? read_rows(ds, f, base_dir, log, n_bad) : vt_err("out of memory");
     fclose(f);
     free(base_dir);
     if (rc) {

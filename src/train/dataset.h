@@ -22,6 +22,7 @@
 #define VT_DATASET_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 typedef enum { VT_ROLE_SYSTEM, VT_ROLE_USER, VT_ROLE_ASSISTANT } vt_role;
 
@@ -54,6 +55,9 @@ typedef struct {
 /* Reads and validates every row.  Stops at the first bad row with an error
  * "FILE:LINE: reason".  Blank lines are skipped.  Caller frees with vt_dataset_free. */
 int vt_dataset_load(vt_dataset **out, const char *path);
+/* The same, but every bad row is reported to `log` ("error: FILE:LINE: reason") and counted in *n_bad
+ * instead of stopping the load; the good rows are kept. */
+int vt_dataset_load_checked(vt_dataset **out, const char *path, FILE *log, size_t *n_bad);
 void vt_dataset_free(vt_dataset *ds);
 
 /* Parses one row (a JSON object as text) into *out, resolving image paths against

@@ -322,6 +322,7 @@ static int run_validation(run *r) {
     bool better = isnan(r->st.best_valid) || loss < r->st.best_valid;
     fprintf(r->out, "%svalid step %ld: loss %.4f, perplexity %.3f%s\n", r->tty ? "\r\033[K" : "", r->st.step, loss,
             exp(loss), better ? " (best so far)" : "");
+    fflush(r->out);
     if (!better) return 0;
     r->st.best_valid = loss, r->st.best_step = r->st.step;
     return save_best(r);
@@ -379,18 +380,22 @@ static int load_rows(run *r) {
     TRY(vt_image_config_load(&ic, cfg->model));
     if (cfg->image_min_pixels > 0) ic.min_pixels = cfg->image_min_pixels;
     if (cfg->image_max_pixels > 0) ic.max_pixels = cfg->image_max_pixels;
+    char tokenizer_file[4200], cache[4200];
+    snprintf(tokenizer_file, sizeof tokenizer_file, "%s/tokenizer.json", cfg->model);
     vt_rows_options o = {.tokenizer = r->tok, .images = &ic, .max_seq_length = cfg->max_seq_length,
-                         .strict = cfg->strict, .log = r->out};
-    o.path = cfg->data;
-    TRY(vt_rows_load(&r->train, &o));
-    if (r->train.n == 0) return vt_err("%s: no usable training rows", cfg->data);
-    if (cfg->valid) {
-        o.path = cfg->valid;
-        TRY(vt_rows_load(&r->valid, &o));
+                         .strict = cfg->strict, .log = r->out,
+                         .tokenizer_file = vt_path_exists(tokenizer_file) ? tokenizer_file : NULL};
+    const char *splits[2] = {cfg->data, cfg->valid};
+    vt_rows *dest[2] = {&r->train, &r->valid};
+    for (int i = 0; i < 2 && splits[i]; i++) {
+        o.path = splits[i];
+        o.cache_dir = vt_rows_cache_dir(cfg->cache_dir, splits[i], cache, sizeof cache);
+        TRY(vt_rows_load(dest[i], &o));
     }
+    if (r->train.n == 0) return vt_err("%s: no usable training rows", cfg->data);
     if (cfg->train_vision) return 0;
-    const vt_rows *splits[2] = {&r->train, &r->valid};
-    return vt_vision_cache_build(&r->vision, r->model, splits, 2);
+    const vt_rows *both[2] = {&r->train, &r->valid};
+    return vt_vision_cache_build(&r->vision, r->model, both, 2);
 }
 
 static int attach_adapters(run *r, char *resume_from, size_t cap) {
@@ -503,6 +508,7 @@ static int loop(run *r, vt_train_result *res) {
         if (s.skipped) {
             fprintf(r->out, "%sstep %ld: non-finite loss (%g) or gradient norm (%g): update skipped\n",
                     r->tty ? "\r\033[K" : "", r->st.step, s.loss, s.grad_norm);
+            fflush(r->out);
             if (++r->st.bad_in_row >= cfg->max_bad_steps)
                 return vt_err("%d non-finite steps in a row (at step %ld): stopping; lower the learning rate",
                               r->st.bad_in_row, r->st.step);

@@ -1,0 +1,101 @@
+/* `vlmtune prepare` — check a dataset, describe it, and cache it encoded for training.
+ *
+ *   vlmtune prepare --model DIR --data FILE [--valid FILE] [--max-seq-length N] [--strict]
+ *                   [--cache-dir DIR|none] [--image-min-pixels N] [--image-max-pixels N]
+ *
+ * Every row is parsed, its images decoded and resized, its chat rendered: each bad row is listed
+ * as "error: FILE:LINE: reason" and the command fails with their count.  For a good file it prints
+ * rows, images, tokens (image tokens apart), supervised tokens and a histogram of row lengths, and
+ * leaves the encoded rows in the cache `vlmtune train` reads (docs/DATA.md, "Prepared rows"). */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/args.h"
+#include "cli/commands.h"
+#include "train/rows.h"
+#include "util/error.h"
+#include "util/fs.h"
+
+typedef struct {
+    size_t rows, images, tokens, image_tokens, supervised, longest;
+    size_t hist[24]; /* rows with length in [2^k, 2^(k+1)) */
+} stats;
+
+static void measure(const vt_rows *r, int32_t image_pad, stats *s) {
+    *s = (stats){.rows = r->n};
+    for (size_t i = 0; i < r->n; i++) {
+        const vt_encoded *e = &r->rows[i];
+        s->images += e->n_images, s->tokens += e->n_tokens;
+        for (size_t t = 0; t < e->n_tokens; t++) {
+            s->image_tokens += e->ids[t] == image_pad;
+            s->supervised += t > 0 && e->loss_mask[t];
+        }
+        s->longest = e->n_tokens > s->longest ? e->n_tokens : s->longest;
+        int k = 0;
+        while (k < 23 && ((size_t)2 << k) <= e->n_tokens) k++;
+        s->hist[k]++;
+    }
+}
+
+static void print_stats(const char *path, const vt_rows *r, const stats *s) {
+    printf("%s: %zu rows (%zu skipped for length)%s\n", path, s->rows, r->skipped, r->from_cache ? ", from the cache" : "");
+    printf("  images %zu; tokens %zu (image tokens %zu, text %zu); supervised %zu; longest row %zu, mean %.1f\n",
+           s->images, s->tokens, s->image_tokens, s->tokens - s->image_tokens, s->supervised, s->longest,
+           s->rows ? (double)s->tokens / (double)s->rows : 0.0);
+    size_t most = 1;
+    for (int k = 0; k < 24; k++) most = s->hist[k] > most ? s->hist[k] : most;
+    printf("  row length (tokens, images included):\n");
+    for (int k = 0; k < 24; k++) {
+        if (!s->hist[k]) continue;
+        char bar[41];
+        size_t w = (s->hist[k] * 40 + most - 1) / most;
+        memset(bar, '#', w), bar[w] = 0;
+        printf("  %7zu-%-7zu %6zu %s\n", (size_t)1 << k, ((size_t)2 << k) - 1, s->hist[k], bar);
+    }
+}
+
+int cmd_prepare(int argc, char **argv) {
+    vt_option opts[] = {{"model", "DIR", "model directory (tokenizer, image settings)", true},
+                        {"data", "FILE.jsonl", "training rows", true},
+                        {"valid", "FILE.jsonl", "validation rows", false},
+                        {"max-seq-length", "N", "longest row in tokens, images included [2048]", false},
+                        {"strict", NULL, "a row longer than that is an error, not skipped", false},
+                        {"cache-dir", "DIR", "where to keep the encoded rows [next to the data; none: off]", false},
+                        {"image-min-pixels", "N", "smallest resized image area (default: the model's)", false},
+                        {"image-max-pixels", "N", "largest resized image area (default: the model's)", false},
+                        {0}};
+    int rc = vt_args_parse(opts, argc, argv, "vlmtune prepare --model DIR --data FILE.jsonl [--valid FILE.jsonl]");
+    if (rc) return rc > 0 ? 0 : -1;
+    const char *model = vt_args_value(opts, "model");
+    vt_image_config ic;
+    vt_image_config_default(&ic);
+    long max_seq;
+    TRY(vt_image_config_load(&ic, model));
+    TRY(vt_args_int(opts, "image-min-pixels", ic.min_pixels, 1, 1L << 40, &ic.min_pixels));
+    TRY(vt_args_int(opts, "image-max-pixels", ic.max_pixels, 1, 1L << 40, &ic.max_pixels));
+    TRY(vt_args_int(opts, "max-seq-length", 2048, 16, 1 << 24, &max_seq));
+    vt_tokenizer *tok;
+    TRY(vt_tokenizer_load(&tok, model));
+    char tokenizer_file[4200], cache[4200];
+    snprintf(tokenizer_file, sizeof tokenizer_file, "%s/tokenizer.json", model);
+    vt_rows_options o = {.tokenizer = tok, .images = &ic, .max_seq_length = (int)max_seq,
+                         .strict = vt_args_flag(opts, "strict"), .log = stdout,
+                         .tokenizer_file = vt_path_exists(tokenizer_file) ? tokenizer_file : NULL};
+    const char *files[2] = {vt_args_value(opts, "data"), vt_args_value(opts, "valid")};
+    int32_t pad = vt_tokenizer_token_id(tok, "<|image_pad|>");
+    for (int i = 0; rc == 0 && i < 2 && files[i]; i++) {
+        vt_rows rows;
+        stats s;
+        o.path = files[i];
+        o.cache_dir = vt_rows_cache_dir(vt_args_value(opts, "cache-dir"), files[i], cache, sizeof cache);
+        rc = vt_rows_load(&rows, &o);
+        if (rc == 0) {
+            measure(&rows, pad, &s);
+            print_stats(files[i], &rows, &s);
+            if (o.cache_dir) printf("  cached in %s\n", o.cache_dir);
+        }
+        vt_rows_free(&rows);
+    }
+    vt_tokenizer_free(tok);
+    return rc;
+}
