@@ -43,12 +43,12 @@ def make_rows(d, n, size):
     (d / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
 
 
-def run_vlmtune(model, d, steps, device):
+def run_vlmtune(model, d, steps, device, side):
     run = d / "run"
     subprocess.run([CLI, "train", "--model", str(model), "--data", str(d / "train.jsonl"), "--out", str(run),
                     "--iters", str(steps), "--batch-size", "1", "--grad-accumulation-steps", "1", "--rank", "8",
                     "--alpha", "16", "--steps-per-report", "1", "--save-every", "100000", "--lr-schedule", "constant",
-                    "--warmup-steps", "0", "--image-max-pixels", str(256 * 256), "--image-min-pixels", str(256 * 256)],
+                    "--warmup-steps", "0", "--image-max-pixels", str(side * side), "--image-min-pixels", str(side * side)],
                    check=True, stdout=subprocess.DEVNULL)
     lines = [json.loads(l) for l in (run / "metrics.jsonl").read_text().splitlines()]
     lines = [l for l in lines if "ms_per_step" in l][2:]
@@ -56,7 +56,7 @@ def run_vlmtune(model, d, steps, device):
     return statistics.median(l["ms_per_step"] for l in lines), max(l["peak_mem_gb"] for l in lines)
 
 
-def run_mlx_vlm(model_dir, d, steps, device):
+def run_mlx_vlm(model_dir, d, steps, device, side):
     import mlx.core as mx
     import mlx.nn as nn
     import mlx.optimizers as optim
@@ -69,7 +69,7 @@ def run_mlx_vlm(model_dir, d, steps, device):
     print(f"  mlx-vlm on {mx.default_device()}", file=sys.stderr, flush=True)
     enc = d / "enc.safetensors"
     subprocess.run([CLI, "encode", "--model", str(model_dir), "--data", str(d / "train.jsonl"), "--out", str(enc),
-                    "--min-pixels", str(256 * 256), "--max-pixels", str(256 * 256)], check=True,
+                    "--min-pixels", str(side * side), "--max-pixels", str(side * side)], check=True,
                    stdout=subprocess.DEVNULL)
     t = {k: np.array(v) for k, v in mx.load(str(enc)).items()}
     model = load_model(Path(model_dir))
@@ -104,18 +104,19 @@ def main():
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--device", default="")
     ap.add_argument("--peak-tflops", type=float, default=0)
+    ap.add_argument("--image-size", type=int, default=256, help="square photos of this side (256: 64 image tokens)")
     a = ap.parse_args()
     model = Path(a.model)
     cfg = json.loads((model / "config.json").read_text())
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp)
-        make_rows(d, a.rows, 256)
+        make_rows(d, a.rows, a.image_size)
         ours, theirs = [], []
         for _ in range(a.runs):
             if (d / "run").exists():
                 subprocess.run(["rm", "-rf", str(d / "run")])
-            ours.append(run_vlmtune(model, d, a.steps, a.device))
-            theirs.append(run_mlx_vlm(model, d, a.steps, a.device))
+            ours.append(run_vlmtune(model, d, a.steps, a.device, a.image_size))
+            theirs.append(run_mlx_vlm(model, d, a.steps, a.device, a.image_size))
         info = subprocess.run([CLI, "info", "--model", str(model)], capture_output=True, text=True).stdout
         enc = __import__("mlx.core", fromlist=["load"]).load(str(d / "enc.safetensors"))
         tokens = int(enc["token_offsets"][1]) - int(enc["token_offsets"][0])
@@ -134,8 +135,9 @@ def main():
     print(f"{'ratio':12} {ms_t / ms_o:9.2f}x {'':>10} {mem_o / mem_t:8.2f}x   (speed-up; memory vlmtune/mlx-vlm)")
     if a.peak_tflops:
         import re
-        m = re.search(r"text ([0-9.]+) M, vision ([0-9.]+) M", info)
-        n_text, n_vis = float(m.group(1)) * 1e6, float(m.group(2)) * 1e6
+        m = re.search(r"text ([0-9.]+) ([MB]), vision ([0-9.]+) ([MB])", info)
+        unit = {"M": 1e6, "B": 1e9}
+        n_text, n_vis = float(m.group(1)) * unit[m.group(2)], float(m.group(3)) * unit[m.group(4)]
         flops = 4 * n_text * tokens + 2 * n_vis * patches
         for name, ms in (("vlmtune", ms_o), ("mlx-vlm", ms_t)):
             print(f"MFU {name}: {flops / (ms / 1e3) / (a.peak_tflops * 1e12) * 100:.1f}%  "

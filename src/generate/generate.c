@@ -95,7 +95,7 @@ int vt_generate(const vt_model *m, const vt_encoded *p, const vt_generate_option
     if (p->n_images) {
         mx_array pixels;
         rc = mx_from_data(&pixels, p->pixel_values, (int[]){(int)p->n_patches, (int)p->patch_dim}, 2, MX_FLOAT32) ||
-             vt_vision_forward(m, pixels, p->grid_thw, (int)p->n_images, &vision, deepstack);
+             vt_vision_forward(m, pixels, p->grid_thw, (int)p->n_images, false, &vision, deepstack);
     }
     for (int step = 0; rc == 0 && step < o->max_tokens; step++) {
         mx_arena *inner = mx_scope_begin();

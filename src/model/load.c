@@ -279,6 +279,7 @@ static void free_linear(vt_linear *l) { free((char *)l->name); }
 
 void vt_model_free(vt_model *m) {
     if (!m) return;
+    vt_vision_release_checkpoints(); /* contexts may point into this model's blocks */
     const vt_model_config *c = &m->config;
     if (m->vision.blocks)
         for (int i = 0; i < c->v_depth; i++) {

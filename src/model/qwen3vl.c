@@ -97,7 +97,7 @@ static int embed(const vt_model *m, const vt_model_inputs *in, int n_image_token
             TRY(mx_ref(&out->deepstack[k], in->deepstack_features[k]));
         }
     } else if (in->pixel_values) {
-        TRY(vt_vision_forward(m, in->pixel_values, in->grid_thw, in->n_images, &out->vision, out->deepstack));
+        TRY(vt_vision_forward(m, in->pixel_values, in->grid_thw, in->n_images, in->checkpoint, &out->vision, out->deepstack));
         out->n_deepstack = m->config.n_deepstack;
     } else {
         return 0;

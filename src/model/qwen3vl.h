@@ -115,8 +115,8 @@ typedef struct {
                                        samples, each with its own positions) */
     const int32_t *segments;        /* [B·T] sample number within a packed row: attention never crosses
                                        from one sample to another */
-    bool checkpoint;                /* recompute each decoder layer in the backward pass instead of keeping
-                                       its intermediates (gradient checkpointing) */
+    bool checkpoint;                /* recompute each decoder layer and vision block in the backward pass
+                                       instead of keeping its intermediates (gradient checkpointing) */
 } vt_model_inputs;
 
 typedef struct {
@@ -136,8 +136,12 @@ void vt_model_outputs_clear(vt_model_outputs *out);
 /* ------------------------------------------------ pieces (tested alone) ---- */
 
 int vt_linear_forward(const vt_linear *lin, mx_array x, mx_array *y);
+/* checkpoint: recompute each vision block in the backward pass (the recomputation's host-side
+ * context lives until the next checkpointed vision forward on this thread, or
+ * vt_vision_release_checkpoints()). */
 int vt_vision_forward(const vt_model *m, mx_array pixel_values, const int32_t *grid_thw, int n_images,
-                      mx_array *merged, mx_array *deepstack);
+                      bool checkpoint, mx_array *merged, mx_array *deepstack);
+void vt_vision_release_checkpoints(void);
 /* MRoPE positions (get_rope_index): [3·B·T] and per-row deltas; checks every
  * image's <|image_pad|> run against its grid. */
 int vt_rope_positions(const vt_model_config *c, const int32_t *ids, const int32_t *mask, int B, int T,

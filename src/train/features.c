@@ -7,7 +7,7 @@ static int sample_features(const vt_model *m, const vt_encoded *s, mx_array *mer
     int shape[2] = {(int)s->n_patches, (int)s->patch_dim};
     mx_array pixels;
     TRY(mx_from_data(&pixels, s->pixel_values, shape, 2, MX_FLOAT32));
-    TRY(vt_vision_forward(m, pixels, s->grid_thw, (int)s->n_images, merged, deepstack));
+    TRY(vt_vision_forward(m, pixels, s->grid_thw, (int)s->n_images, false, merged, deepstack));
     mx_array all[1 + VT_MAX_DEEPSTACK];
     all[0] = *merged;
     for (int k = 0; k < m->config.n_deepstack; k++) all[1 + k] = deepstack[k];

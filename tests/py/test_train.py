@@ -36,11 +36,12 @@ mx.set_default_device(mx.cpu)
 def setup(tmp_path_factory):
     d = tmp_path_factory.mktemp("train")
     subprocess.run([sys.executable, str(ROOT / "tools" / "make_fixture.py"), str(d / "fx"), "--vocab", "151936",
-                    "--layouts", "mlx"], check=True)
+                    "--layouts", "mlx,q4"], check=True)
     model = d / "fx" / "mlx"
     assert (TOKENIZER / "tokenizer.json").is_file(), "the Qwen3 tokenizer is missing: run tools/setup.sh --test"
-    for f in TOKENIZER.iterdir():
-        (model / f.name).write_bytes(f.read_bytes())
+    for layout in ("mlx", "q4"):
+        for f in TOKENIZER.iterdir():
+            (d / "fx" / layout / f.name).write_bytes(f.read_bytes())
     subprocess.run([sys.executable, str(ROOT / "tools" / "make_demo_data.py"), str(d / "data"), "--train", "4",
                     "--valid", "2", "--test", "0", "--size", "64"], check=True)
     return model, d / "data"
@@ -181,8 +182,10 @@ def test_resume_after_sigterm_repeats_the_losses(setup, tmp_path):
     assert got == want, "resumed losses differ from the uninterrupted run"
 
 
-def test_only_adapters_change_and_mlx_vlm_loads_them(setup, tmp_path):
+@pytest.mark.parametrize("layout", ["mlx", "q4"])  # q4: QLoRA on an MLX 4-bit base
+def test_only_adapters_change_and_mlx_vlm_loads_them(setup, tmp_path, layout):
     model, data = setup
+    model = model.parent / layout
     before = {f.name: f.read_bytes() for f in model.iterdir()}
     run = tmp_path / "run"
     train(model, data, run, "--iters", "3", "--batch-size", "2", "--grad-accumulation-steps", "1")
@@ -207,6 +210,18 @@ def test_only_adapters_change_and_mlx_vlm_loads_them(setup, tmp_path):
     scale = np.max(np.abs(want))
     assert np.max(np.abs(want - plain)) / scale > 1e-3, "training did not move mlx-vlm's logits"
     assert np.max(np.abs(got - want)) / scale <= 1e-4
+
+
+def test_checkpointing_with_vision_adapters_leaves_the_step_unchanged(setup, tmp_path):
+    model, data = setup
+    args = ["--iters", "1", "--batch-size", "2", "--grad-accumulation-steps", "2", "--train-vision"]
+    train(model, data, tmp_path / "a", *args)
+    train(model, data, tmp_path / "b", *args, "--grad-checkpoint")
+    (la, na), (lb, nb) = step_metrics(tmp_path / "a"), step_metrics(tmp_path / "b")
+    assert abs(la - lb) <= 1e-5 * abs(la) and abs(na - nb) <= 1e-4 * na, (la, lb, na, nb)
+    wa, wb = mx.load(str(tmp_path / "a" / "adapters.safetensors")), mx.load(str(tmp_path / "b" / "adapters.safetensors"))
+    for k in wa:  # the first Adam step is ±lr where the gradient is not tiny: the same update, vision included
+        assert np.allclose(np.array(wa[k]), np.array(wb[k]), atol=1e-6), k
 
 
 @pytest.mark.parametrize("extra", [["--train-vision"], ["--fine-tune-type", "dora"]])

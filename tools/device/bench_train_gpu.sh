@@ -19,5 +19,7 @@ tiny)
   [ -d /root/tiny/mlx ] || { python3 tools/make_fixture.py /root/tiny --vocab 151936 --layouts mlx && cp .cache/qwen3-tokenizer/* /root/tiny/mlx/; }
   python3 bench/bench_train.py --model /root/tiny/mlx --rows 4 --steps 12 --runs 3 --device gpu --peak-tflops $peak ;;
 full)
-  python3 bench/bench_train.py --model /root/full4b --rows 2 --steps 8 --runs 2 --device gpu --peak-tflops $peak ;;
+  for side in 256 768; do
+    python3 bench/bench_train.py --model /root/full4b --rows 2 --steps 8 --runs 2 --device gpu --peak-tflops $peak --image-size $side
+  done ;;
 esac
