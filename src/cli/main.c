@@ -18,6 +18,7 @@ static const vt_command commands[] = {
     {"prepare", "check a dataset, print its statistics, cache it encoded", cmd_prepare},
     {"train", "fine-tune LoRA/DoRA adapters on a JSONL dataset", cmd_train},
     {"eval", "loss, perplexity and (with --generate) scored answers on a dataset", cmd_eval},
+    {"fuse", "fold an adapter into a model directory that mlx_vlm.load reads", cmd_fuse},
     {"smoke", "load a safetensors file and take one gradient step (foundation smoke test)", cmd_smoke},
 };
 

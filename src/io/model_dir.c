@@ -28,6 +28,17 @@ void vt_canonical_name(const char *name, char *buf, size_t cap, bool *was_hf) {
     snprintf(buf, cap, "%s", name);
 }
 
+void vt_hf_name(const char *name, char *buf, size_t cap) {
+    for (size_t i = 0; i < sizeof prefixes / sizeof *prefixes; i++) {
+        size_t n = strlen(prefixes[i].mlx);
+        if (!strncmp(name, prefixes[i].mlx, n)) {
+            snprintf(buf, cap, "%s%s", prefixes[i].hf, name + n);
+            return;
+        }
+    }
+    snprintf(buf, cap, "%s", name);
+}
+
 /* Adds every tensor of one file under its canonical name. */
 static int add_file(vt_model_files *f, const char *path, const char *shown) {
     mx_tensors *t;

@@ -309,6 +309,32 @@ void vt_lora_free(vt_lora *l) {
     free(l);
 }
 
+/* ---------------------------------------------------------------- fusing ---- */
+
+int vt_lora_fused_weight(const vt_lora *l, size_t i, const vt_linear **lin_out, mx_array *weight) {
+    if (i >= l->n) return vt_err("adapter %zu of %zu", i, l->n);
+    const adapter *ad = &l->ad[i];
+    mx_array w, ab, delta;
+    TRY(dense_weight(ad->lin, &w));
+    mx_dtype dt = mx_dtype_of(w);
+    TRY(mx_matmul(&ab, ad->a, ad->b));
+    TRY(mx_transpose(&delta, ab, NULL, 0));
+    TRY(mx_mul_scalar(&delta, delta, l->cfg.scale));
+    *lin_out = ad->lin;
+    if (l->cfg.kind == VT_ADAPTER_LORA) {
+        TRY(mx_astype(&delta, delta, dt));
+        return mx_add(weight, w, delta);
+    }
+    mx_array adapted, norm, gain;
+    int shape[2] = {ad->lin->out, 1};
+    TRY(mx_add(&adapted, w, delta));
+    TRY(dora_norm(ad, &norm));
+    TRY(mx_divide(&gain, ad->m, norm));
+    TRY(mx_reshape(&gain, gain, shape, 2));
+    TRY(mx_multiply(&adapted, adapted, gain));
+    return mx_astype(weight, adapted, dt);
+}
+
 /* ---------------------------------------------------------------- saving ---- */
 
 int vt_lora_config_json(const vt_lora *l, char **out) {

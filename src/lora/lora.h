@@ -63,6 +63,11 @@ void vt_lora_bind(vt_lora *l, const mx_array *values);
  * same seed gives the same masks, so a recomputed (checkpointed) forward matches its first run. */
 void vt_lora_set_training(vt_lora *l, bool training, uint64_t seed);
 
+/* The dense weight of adapted layer i with its adapter folded in, in the base weight's float type
+ * (a quantized base is dequantized first):  LoRA  W + scale·(AB)ᵀ;  DoRA  m/‖W + scale·(AB)ᵀ‖_rows ·
+ * (W + scale·(AB)ᵀ).  *lin is the layer (borrowed).  The new array goes to the current arena. */
+int vt_lora_fused_weight(const vt_lora *l, size_t i, const vt_linear **lin, mx_array *weight);
+
 /* adapter_config.json as mlx-vlm writes it, into a malloc'd string (caller frees). */
 int vt_lora_config_json(const vt_lora *l, char **out);
 

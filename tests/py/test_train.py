@@ -252,4 +252,5 @@ def test_long_rows_are_skipped_or_refused(setup, tmp_path):
     assert r.returncode == 1 and "no usable training rows" in r.stderr
     assert r.stdout.count("skipped:") == 4 and "train.jsonl:1:" in r.stdout
     r = train(model, data, tmp_path / "b", "--iters", "1", "--max-seq-length", "40", "--strict", check=False)
-    assert r.returncode == 1 and "train.jsonl:1:" in r.stderr and "max_seq_length 40" in r.stderr
+    assert r.returncode == 1 and "4 of 4 rows are invalid" in r.stderr
+    assert "train.jsonl:1:" in r.stdout and "exceed max_seq_length 40" in r.stdout
