@@ -23,5 +23,6 @@ int cmd_prepare(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_fuse(int argc, char **argv);
+int cmd_convert(int argc, char **argv);
 
 #endif

@@ -19,13 +19,14 @@ static const vt_command commands[] = {
     {"train", "fine-tune LoRA/DoRA adapters on a JSONL dataset", cmd_train},
     {"eval", "loss, perplexity and (with --generate) scored answers on a dataset", cmd_eval},
     {"fuse", "fold an adapter into a model directory that mlx_vlm.load reads", cmd_fuse},
+    {"convert-adapter", "an adapter from mlx-vlm's layout to PEFT's or back", cmd_convert},
     {"smoke", "load a safetensors file and take one gradient step (foundation smoke test)", cmd_smoke},
 };
 
 static void usage(FILE *f) {
     fprintf(f, "usage: vlmtune <command> [options]\n\ncommands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
-        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].help);
+        fprintf(f, "  %-16s %s\n", commands[i].name, commands[i].help);
     fprintf(f, "\n'vlmtune <command> --help' describes a command's options.\n");
 }
 

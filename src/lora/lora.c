@@ -10,6 +10,7 @@
 #include "io/json.h"
 #include "util/fs.h"
 #include "util/mix.h"
+#include "lora/peft.h"
 
 typedef struct {
     vt_lora *owner;
@@ -421,27 +422,30 @@ static int read_config(const char *path, vt_lora_config *cfg, const cJSON **keys
     return 0;
 }
 
-/* The modules an adapter file names: its "keys", or mlx-vlm's default (every decoder linear of
- * the last num_layers layers) when it has none. */
-static int loaded_modules(vt_lora *l, const cJSON *keys, const char *cfg_path, selection *s) {
-    if (!keys) {
+static int choose(selection *s, vt_linear *lin) {
+    vt_linear **grown = realloc(s->chosen, (s->n_chosen + 1) * sizeof *grown);
+    if (!grown) return vt_err("out of memory");
+    s->chosen = grown;
+    s->chosen[s->n_chosen++] = lin;
+    return 0;
+}
+
+/* The modules an adapter names: `names`, or mlx-vlm's default (every decoder linear of the last
+ * num_layers layers) when there are none. */
+static int named_modules(vt_lora *l, char *const *names, size_t n, const char *label, selection *s) {
+    if (!names) {
         l->cfg.keys = NULL;
         return select_layers(l, s);
     }
-    const cJSON *k;
-    cJSON_ArrayForEach(k, keys) {
-        if (!cJSON_IsString(k)) return vt_err("%s: lora_parameters.keys holds a non-string", cfg_path);
-        find_ctx f = {.name = k->valuestring};
+    for (size_t i = 0; i < n; i++) {
+        find_ctx f = {.name = names[i]};
         vt_model_each_linear(l->model, find_linear, &f);
         if (!f.found)
-            return vt_err("%s: module '%s' (lora_parameters.keys) is not a linear layer of model %s: the adapter "
-                          "was made for another model", cfg_path, k->valuestring, l->model->dir);
-        vt_linear **grown = realloc(s->chosen, (s->n_chosen + 1) * sizeof *grown);
-        if (!grown) return vt_err("out of memory");
-        s->chosen = grown;
-        s->chosen[s->n_chosen++] = f.found;
+            return vt_err("%s: module '%s' is not a linear layer of model %s: the adapter was made for another model",
+                          label, names[i], l->model->dir);
+        TRY(choose(s, f.found));
     }
-    if (s->n_chosen == 0) return vt_err("%s: lora_parameters.keys is empty", cfg_path);
+    if (s->n_chosen == 0) return vt_err("%s: the adapter names no module", label);
     return 0;
 }
 
@@ -465,18 +469,16 @@ static int take_tensor(vt_lora *l, mx_tensors *t, const char *file, const char *
     return mx_tensors_remove(t, name);
 }
 
-static int load_weights(vt_lora *l, const selection *s, const char *file) {
-    mx_tensors *t;
-    TRY(mx_load_safetensors(&t, file));
+static int load_weights(vt_lora *l, const selection *s, mx_tensors *t, const char *file) {
     int rc = (l->ad = calloc(s->n_chosen, sizeof *l->ad)) ? 0 : vt_err("out of memory");
     int r = l->cfg.rank;
     char why[128];
     for (size_t i = 0; rc == 0 && i < s->n_chosen; i++) {
         vt_linear *lin = s->chosen[i];
         size_t first = l->params.n;
-        snprintf(why, sizeof why, "input %d × rank %d from adapter_config.json", lin->in, r);
+        snprintf(why, sizeof why, "input %d × rank %d from the adapter's configuration", lin->in, r);
         rc = take_tensor(l, t, file, lin->name, "lora_a", lin->in, r, 2, why);
-        snprintf(why, sizeof why, "rank %d from adapter_config.json × output %d", r, lin->out);
+        snprintf(why, sizeof why, "rank %d from the adapter's configuration × output %d", r, lin->out);
         if (rc == 0) rc = take_tensor(l, t, file, lin->name, "lora_b", r, lin->out, 2, why);
         if (rc == 0 && l->cfg.kind == VT_ADAPTER_DORA) rc = take_tensor(l, t, file, lin->name, "m", lin->out, 0, 1, "output rows");
         if (rc == 0) rc = hook(l, lin, first);
@@ -484,36 +486,57 @@ static int load_weights(vt_lora *l, const selection *s, const char *file) {
     if (rc == 0 && mx_tensors_count(t) > 0)
         rc = vt_err("%s: tensor '%s' belongs to no adapted layer of adapter_config.json (%zu unused tensors)", file,
                     mx_tensors_name(t, 0), mx_tensors_count(t));
-    mx_tensors_free(t);
     return rc;
 }
 
-int vt_lora_load(vt_lora **out, vt_model *m, const char *dir) {
-    char cfg_path[4096], weights[4096];
-    TRY(vt_path_join(cfg_path, sizeof cfg_path, dir, "adapter_config.json"));
-    TRY(vt_path_join(weights, sizeof weights, dir, "adapters.safetensors"));
-    if (!vt_is_dir(dir)) return vt_err("adapter %s: not a directory", dir);
-    if (!vt_path_exists(cfg_path)) return vt_err("adapter %s: adapter_config.json is missing", dir);
-    if (!vt_path_exists(weights)) return vt_err("adapter %s: adapters.safetensors is missing", dir);
-    vt_lora_config cfg = {0};
-    const cJSON *keys = NULL;
-    cJSON *root = NULL;
+int vt_lora_assemble(vt_lora **out, vt_model *m, const vt_lora_config *cfg, char *const *modules, size_t n_modules,
+                     mx_tensors *weights, const char *label) {
     vt_lora *l = NULL;
     selection s = {0};
-    int rc = read_config(cfg_path, &cfg, &keys, &root);
-    if (rc == 0) rc = lora_new(&l, m, &cfg);
+    int rc = lora_new(&l, m, cfg);
     if (rc == 0) {
         s.l = l;
-        rc = loaded_modules(l, keys, cfg_path, &s);
+        rc = named_modules(l, modules, n_modules, label, &s);
     }
-    if (rc == 0) rc = load_weights(l, &s, weights);
+    if (rc == 0) rc = load_weights(l, &s, weights, label);
     selection_free(&s);
-    cJSON_Delete(root);
     if (rc) {
         vt_lora_free(l);
-        return vt_err_context("adapter %s", dir);
+        return -1;
     }
     vt_lora_bind(l, NULL);
     *out = l;
     return 0;
+}
+
+int vt_lora_load(vt_lora **out, vt_model *m, const char *dir) {
+    char cfg_path[4096], weights[4096];
+    if (!vt_is_dir(dir)) return vt_err("adapter %s: not a directory", dir);
+    if (vt_peft_is_adapter(dir)) return vt_lora_load_peft(out, m, dir);
+    TRY(vt_path_join(cfg_path, sizeof cfg_path, dir, "adapter_config.json"));
+    TRY(vt_path_join(weights, sizeof weights, dir, "adapters.safetensors"));
+    if (!vt_path_exists(cfg_path)) return vt_err("adapter %s: adapter_config.json is missing", dir);
+    if (!vt_path_exists(weights)) return vt_err("adapter %s: adapters.safetensors is missing", dir);
+    vt_lora_config cfg = {0};
+    const cJSON *keys = NULL, *k;
+    cJSON *root = NULL;
+    mx_tensors *t = NULL;
+    char **names = NULL;
+    size_t n = 0;
+    int rc = read_config(cfg_path, &cfg, &keys, &root);
+    if (rc == 0 && keys) {
+        names = calloc((size_t)cJSON_GetArraySize(keys) + 1, sizeof *names);
+        if (!names) rc = vt_err("out of memory");
+        cJSON_ArrayForEach(k, keys) {
+            if (rc) break;
+            if (!cJSON_IsString(k)) rc = vt_err("%s: lora_parameters.keys holds a non-string", cfg_path);
+            else names[n++] = k->valuestring;
+        }
+    }
+    if (rc == 0) rc = mx_load_safetensors(&t, weights);
+    if (rc == 0) rc = vt_lora_assemble(out, m, &cfg, keys ? names : NULL, n, t, weights);
+    mx_tensors_free(t);
+    free(names);
+    cJSON_Delete(root);
+    return rc ? vt_err_context("adapter %s", dir) : 0;
 }

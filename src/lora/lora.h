@@ -40,11 +40,18 @@ typedef struct vt_lora vt_lora;
 /* Fresh adapters on the layers the configuration selects; `seed` fixes A's initial values.
  * A selection that matches no layer is an error that lists the names available. */
 int vt_lora_attach(vt_lora **out, vt_model *m, const vt_lora_config *cfg, uint64_t seed);
-/* Adapters read from DIR (adapter_config.json + adapters.safetensors, mlx-vlm's format).  Every
+/* Adapters read from DIR (adapter_config.json + adapters.safetensors, mlx-vlm's format; or a PEFT
+ * directory with adapter_model.safetensors, see lora/peft.h).  Every
  * module named must exist in `m`, every tensor must be present with the shape the model and
  * the rank imply, and no tensor may be left unused: an adapter made for another model is an
  * error naming the tensor, never a silent no-op. */
 int vt_lora_load(vt_lora **out, vt_model *m, const char *dir);
+/* Adapters from their parts: the configuration, the adapted modules' full paths (NULL: mlx-vlm's
+ * default set for cfg->num_layers) and their tensors under mlx-vlm names ("<module>.lora_a" [in, r],
+ * ".lora_b" [r, out], DoRA ".m" [out]), taken from `weights` (which must hold nothing else).  `label`
+ * names the source in messages.  This is how other formats (PEFT) load. */
+int vt_lora_assemble(vt_lora **out, vt_model *m, const vt_lora_config *cfg, char *const *modules, size_t n_modules,
+                     mx_tensors *weights, const char *label);
 /* Writes DIR/adapters.safetensors and DIR/adapter_config.json, each atomically. */
 int vt_lora_save(const vt_lora *l, const char *dir);
 void vt_lora_free(vt_lora *l);  /* removes the hooks from the model; NULL is fine */
