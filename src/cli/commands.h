@@ -22,6 +22,7 @@ int cmd_encode(int argc, char **argv);
 int cmd_prepare(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
+int cmd_generate(int argc, char **argv);
 int cmd_fuse(int argc, char **argv);
 int cmd_convert(int argc, char **argv);
 

@@ -17,6 +17,7 @@ static const vt_command commands[] = {
     {"encode", "a dataset's rows as the exact model inputs and loss masks", cmd_encode},
     {"prepare", "check a dataset, print its statistics, cache it encoded", cmd_prepare},
     {"train", "fine-tune LoRA/DoRA adapters on a JSONL dataset", cmd_train},
+    {"generate", "answer a prompt with images, streaming (KV cache, sampling)", cmd_generate},
     {"eval", "loss, perplexity and (with --generate) scored answers on a dataset", cmd_eval},
     {"fuse", "fold an adapter into a model directory that mlx_vlm.load reads", cmd_fuse},
     {"convert-adapter", "an adapter from mlx-vlm's layout to PEFT's or back", cmd_convert},

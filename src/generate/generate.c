@@ -1,4 +1,4 @@
-/* generate.c — the reference decoder: one full forward per new token. */
+/* generate.c — prefill, decode steps and sampling. */
 #include "generate/generate.h"
 
 #include <math.h>
@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "model/text.h"
 #include "util/mix.h"
 
 static double now(void) {
@@ -16,9 +17,9 @@ static double now(void) {
 
 /* Logits of the last position of ids[0..n). */
 static int last_logits(const vt_model *m, const int32_t *ids, size_t n, const vt_encoded *p, mx_array vision,
-                       const mx_array *deepstack, mx_array *logits) {
+                       const mx_array *deepstack, vt_kv_cache *cache, mx_array *logits) {
     vt_model_inputs in = {.B = 1, .T = (int)n, .input_ids = ids, .grid_thw = p->grid_thw, .n_images = (int)p->n_images,
-                          .vision_features = vision};
+                          .vision_features = vision, .cache = cache};
     for (int k = 0; vision && k < m->config.n_deepstack; k++) in.deepstack_features[k] = deepstack[k];
     vt_model_outputs o;
     mx_array last;
@@ -26,6 +27,25 @@ static int last_logits(const vt_model *m, const int32_t *ids, size_t n, const vt
     if (rc == 0) rc = mx_slice_axis(&last, o.hidden, 1, (int)n - 1, (int)n) || mx_reshape(&last, last, (int[]){1, H}, 2) ||
                       vt_model_logits(m, last, logits);
     vt_model_outputs_clear(&o);
+    return rc;
+}
+
+/* mlx-lm's repetition penalty over the last 20 tokens: logit / p when positive, logit · p otherwise. */
+static int penalize(mx_array *logits, const int32_t *ids, size_t n, double p) {
+    size_t from = n > 20 ? n - 20 : 0;
+    int V = mx_dim(*logits, -1);
+    float *l = malloc((size_t)V * sizeof *l);
+    if (!l) return vt_err("out of memory");
+    int rc = mx_to_f32(*logits, l, (size_t)V);
+    for (size_t i = from; rc == 0 && i < n; i++) {
+        int32_t t = ids[i];
+        bool seen = false;
+        for (size_t j = from; j < i; j++) seen |= ids[j] == t;
+        if (seen || t < 0 || t >= V) continue;
+        l[t] = l[t] > 0 ? (float)(l[t] / p) : (float)(l[t] * p);
+    }
+    if (rc == 0) rc = mx_from_data(logits, l, (int[]){1, V}, 2, MX_FLOAT32);
+    free(l);
     return rc;
 }
 
@@ -80,6 +100,19 @@ static bool is_eos(const vt_generate_options *o, int32_t id) {
     return false;
 }
 
+/* Logits of the next token: prefill (step 0) or one decode step, or a full forward without cache. */
+static int next_logits(const vt_model *m, const vt_encoded *p, const int32_t *ids, size_t n, int step, mx_array vision,
+                       const mx_array *deepstack, bool no_cache, vt_kv_cache *cache, mx_array *logits) {
+    if (no_cache) return last_logits(m, ids, n, p, vision, deepstack, NULL, logits);
+    if (step > 0) {
+        mx_array h, row;
+        TRY(vt_model_decode(m, cache, ids[n - 1], &h));
+        TRY(mx_reshape(&row, h, (int[]){1, m->config.hidden}, 2));
+        return vt_model_logits(m, row, logits);
+    }
+    return last_logits(m, ids, n, p, vision, deepstack, cache, logits);
+}
+
 int vt_generate(const vt_model *m, const vt_encoded *p, const vt_generate_options *o,
                 int (*on_token)(void *ctx, int32_t id), void *ctx, vt_generation *out) {
     *out = (vt_generation){0};
@@ -88,11 +121,12 @@ int vt_generate(const vt_model *m, const vt_encoded *p, const vt_generate_option
     if (!ids) return vt_err("out of memory");
     memcpy(ids, p->ids, p->n_tokens * sizeof *ids);
     size_t n = p->n_tokens;
+    vt_kv_cache cache = {0};
     mx_arena *scope = mx_scope_begin();
     mx_array vision = NULL, deepstack[VT_MAX_DEEPSTACK] = {0};
     double t0 = now();
-    int rc = 0;
-    if (p->n_images) {
+    int rc = o->no_cache ? 0 : vt_kv_cache_init(&cache, m->config.layers);
+    if (rc == 0 && p->n_images) {
         mx_array pixels;
         rc = mx_from_data(&pixels, p->pixel_values, (int[]){(int)p->n_patches, (int)p->patch_dim}, 2, MX_FLOAT32) ||
              vt_vision_forward(m, pixels, p->grid_thw, (int)p->n_images, false, &vision, deepstack);
@@ -101,7 +135,10 @@ int vt_generate(const vt_model *m, const vt_encoded *p, const vt_generate_option
         mx_arena *inner = mx_scope_begin();
         mx_array logits;
         int32_t id = 0;
-        rc = last_logits(m, ids, n, p, vision, deepstack, &logits) || pick(logits, o, (size_t)step, &id);
+        rc = next_logits(m, p, ids, n, step, vision, deepstack, o->no_cache, &cache, &logits);
+        if (rc == 0 && o->repetition_penalty > 0 && o->repetition_penalty != 1)
+            rc = penalize(&logits, ids, n, o->repetition_penalty);
+        if (rc == 0) rc = pick(logits, o, (size_t)step, &id);
         mx_scope_end(inner);
         if (step == 0) out->prompt_seconds = now() - t0, t0 = now();
         if (rc || is_eos(o, id)) break;
@@ -110,6 +147,7 @@ int vt_generate(const vt_model *m, const vt_encoded *p, const vt_generate_option
     }
     out->generate_seconds = now() - t0;
     mx_scope_end(scope);
+    vt_kv_cache_free(&cache);
     if (rc) {
         free(ids);
         return -1;

@@ -1,12 +1,16 @@
-/* generate.h — text generation from a prompt (with images) by repeated forward passes.
+/* generate.h — text generation from a prompt (with images).
  *
- * This first decoder recomputes the whole sequence for every new token (no KV cache): simple and
- * exactly the model's forward, which makes it the reference a cached decoder must match.  The
- * frozen vision features are computed once.  Sampling: greedy at temperature 0, otherwise
- * softmax(logits / T) restricted to the top-k / top-p set, with an explicit seed. */
+ * The prompt is prefilled once into a KV cache (images, DeepStack and MRoPE positions as in the
+ * forward pass); every new token is one decode step whose text position continues at
+ * length + rope_delta.  With no_cache every token recomputes the whole sequence instead: slow, but
+ * exactly the model's forward, the reference the cached decoder is tested against.  Sampling:
+ * greedy at temperature 0, otherwise softmax(logits / T) restricted to the top-k / top-p set, with an
+ * explicit seed; a repetition penalty divides positive and multiplies negative logits of the tokens
+ * among the last 20 (mlx-lm's rule). */
 #ifndef VT_GENERATE_H
 #define VT_GENERATE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -18,9 +22,11 @@ typedef struct {
     double temperature;   /* 0: greedy */
     int top_k;            /* 0: off */
     double top_p;         /* 1: off */
+    double repetition_penalty; /* 1 or 0: off */
     uint64_t seed;
     const int32_t *eos;   /* stop ids; borrowed */
     size_t n_eos;
+    bool no_cache;        /* the reference decoder: a full forward per token */
 } vt_generate_options;
 
 typedef struct {

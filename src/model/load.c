@@ -182,6 +182,7 @@ static int load_text(loader *L, vt_text *t, const vt_model_config *c) {
     for (int i = 0; i < c->layers; i++) {
         vt_text_layer *l = &t->layers[i];
         l->config = c;
+        l->index = i;
         char p[1024];
 #define PFX(fmt) (snprintf(p, sizeof p, "language_model.model.layers.%d." fmt, i), p)
         TRY(get_norm(L, &l->in_norm, PFX("input_layernorm"), H, false));

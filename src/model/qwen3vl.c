@@ -181,7 +181,9 @@ int vt_model_forward(const vt_model *m, const vt_model_inputs *in, vt_model_outp
     if (images) TRY(image_row_index(m, in, &rows));
     mx_array h;
     TRY(embed(m, in, n_image_tokens, &rows, out, &h));
-    vt_text_ctx ctx;
+    vt_text_ctx ctx = {.cache = in->cache};
+    if (in->cache && (in->B != 1 || in->cache->length != 0))
+        return vt_err("inputs: a prefill takes one row and an empty cache");
     TRY(vt_mrope_tables(c, out->positions, in->B, in->T, &ctx.cos, &ctx.sin));
     TRY(vt_attention_mask(in->attention_mask, in->segments, in->B, in->T, &ctx.mask));
     for (int i = 0; i < c->layers; i++) {
@@ -189,7 +191,25 @@ int vt_model_forward(const vt_model *m, const vt_model_inputs *in, vt_model_outp
         else TRY(vt_text_layer_forward(c, &m->text.layers[i], h, &ctx, &h));
         if (out->vision && i < out->n_deepstack) TRY(add_features(m, in, &rows, h, out->deepstack[i], &h));
     }
+    if (in->cache) in->cache->length = in->T, in->cache->rope_delta = out->rope_deltas[0];
     return mx_rms_norm(&out->hidden, h, m->text.norm.weight, (float)c->rms_eps);
+}
+
+int vt_model_decode(const vt_model *m, vt_kv_cache *cache, int32_t token, mx_array *hidden) {
+    const vt_model_config *c = &m->config;
+    if (cache->length == 0) return vt_err("decode: the cache is empty (prefill the prompt first)");
+    if (token < 0 || token >= c->vocab) return vt_err("decode: token id %d is outside the vocabulary", token);
+    int32_t pos[3];
+    pos[0] = pos[1] = pos[2] = cache->length + cache->rope_delta;
+    int shape[2] = {1, 1};
+    mx_array ids, h;
+    vt_text_ctx ctx = {.cache = cache};
+    TRY(mx_from_data(&ids, &token, shape, 2, MX_INT32));
+    TRY(vt_embedding_lookup(&m->text.embed, ids, &h));
+    TRY(vt_mrope_tables(c, pos, 1, 1, &ctx.cos, &ctx.sin));
+    for (int i = 0; i < c->layers; i++) TRY(vt_text_layer_forward(c, &m->text.layers[i], h, &ctx, &h));
+    cache->length++;
+    return mx_rms_norm(hidden, h, m->text.norm.weight, (float)c->rms_eps);
 }
 
 int vt_model_logits(const vt_model *m, mx_array rows, mx_array *logits) {

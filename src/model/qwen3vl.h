@@ -69,7 +69,21 @@ typedef struct {
     vt_norm in_norm, post_norm, q_norm, k_norm;
     vt_linear q, k, v, o, gate, up, down;
     const vt_model_config *config; /* the model's; lets a layer run alone (checkpointed) */
+    int index;                     /* its place in the decoder (its slot in a KV cache) */
 } vt_text_layer;
+
+/* Keys and values of the tokens seen so far, per decoder layer, for generation (batch 1).  The
+ * next token's text position is length + rope_delta on all three MRoPE axes (Qwen3-VL's rule for
+ * text after a prompt with images).  Owns its arrays (in its arena). */
+typedef struct {
+    mx_array *k, *v;   /* [layers], each [1, kv_heads, length, head_dim] or NULL */
+    int layers, length;
+    int32_t rope_delta;
+    mx_arena *arena;
+} vt_kv_cache;
+
+int vt_kv_cache_init(vt_kv_cache *c, int layers);
+void vt_kv_cache_free(vt_kv_cache *c);
 
 typedef struct {
     vt_embedding embed;
@@ -117,6 +131,8 @@ typedef struct {
                                        from one sample to another */
     bool checkpoint;                /* recompute each decoder layer and vision block in the backward pass
                                        instead of keeping its intermediates (gradient checkpointing) */
+    vt_kv_cache *cache;             /* prefill for generation (B = 1, empty cache): keys and values stay
+                                       in it, with the length and the rope delta */
 } vt_model_inputs;
 
 typedef struct {
@@ -129,6 +145,9 @@ typedef struct {
 } vt_model_outputs;
 
 int vt_model_forward(const vt_model *m, const vt_model_inputs *in, vt_model_outputs *out);
+/* One generated token after a prefill: hidden state [1, 1, hidden] after the final norm; the cache
+ * grows by one. */
+int vt_model_decode(const vt_model *m, vt_kv_cache *cache, int32_t token, mx_array *hidden);
 /* Logits for selected rows of hidden states: rows [S, hidden] -> [S, vocab] (float32). */
 int vt_model_logits(const vt_model *m, mx_array rows, mx_array *logits);
 void vt_model_outputs_clear(vt_model_outputs *out);

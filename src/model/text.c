@@ -74,6 +74,42 @@ int vt_attention_mask(const int32_t *mask, const int32_t *segments, int B, int T
     return rc;
 }
 
+int vt_kv_cache_init(vt_kv_cache *c, int layers) {
+    *c = (vt_kv_cache){.layers = layers};
+    c->k = calloc((size_t)layers, sizeof *c->k);
+    c->v = calloc((size_t)layers, sizeof *c->v);
+    c->arena = mx_arena_new();
+    if (!c->k || !c->v || !c->arena) {
+        vt_kv_cache_free(c);
+        return vt_err("out of memory");
+    }
+    return 0;
+}
+
+void vt_kv_cache_free(vt_kv_cache *c) {
+    free(c->k), free(c->v);
+    mx_arena_free(c->arena);
+    *c = (vt_kv_cache){0};
+}
+
+/* The layer's keys and values become [earlier ; new]; the cache keeps them (evaluated, so the
+ * graph of earlier steps can be released). */
+static int cache_append(vt_kv_cache *c, int layer, mx_array *k, mx_array *v) {
+    if (c->k[layer]) {
+        mx_array both[2] = {c->k[layer], *k};
+        TRY(mx_concatenate(k, both, 2, 2));
+        both[0] = c->v[layer], both[1] = *v;
+        TRY(mx_concatenate(v, both, 2, 2));
+    }
+    mx_array kk, vv;
+    TRY(mx_ref(&kk, *k));
+    TRY(mx_ref(&vv, *v));
+    mx_keep(kk, c->arena), mx_keep(vv, c->arena);
+    mx_free(c->k[layer]), mx_free(c->v[layer]);
+    c->k[layer] = kk, c->v[layer] = vv;
+    return 0;
+}
+
 static int heads(mx_array x, int B, int T, int n, int hd, const vt_norm *norm, float eps, mx_array *out) {
     int perm[4] = {0, 2, 1, 3};
     mx_array h;
@@ -95,7 +131,12 @@ static int attention(const vt_model_config *c, const vt_text_layer *l, mx_array 
     TRY(heads(v, B, T, c->kv_heads, hd, NULL, eps, &v));
     TRY(vt_apply_rotary(q, ctx->cos, ctx->sin, false, &q));
     TRY(vt_apply_rotary(k, ctx->cos, ctx->sin, false, &k));
-    TRY(mx_sdpa(&a, q, k, v, 1.0f / sqrtf((float)hd), ctx->mask ? MX_MASK_ARRAY : MX_MASK_CAUSAL, ctx->mask));
+    mx_mask_mode mode = ctx->mask ? MX_MASK_ARRAY : MX_MASK_CAUSAL;
+    if (ctx->cache) {
+        TRY(cache_append(ctx->cache, l->index, &k, &v));
+        if (T == 1) mode = MX_MASK_NONE; /* one new token sees every earlier one */
+    }
+    TRY(mx_sdpa(&a, q, k, v, 1.0f / sqrtf((float)hd), mode, ctx->mask));
     int perm[4] = {0, 2, 1, 3};
     TRY(mx_transpose(&a, a, perm, 4));
     TRY(vt_reshape(&a, a, 3, B, T, c->heads * hd));

@@ -5,8 +5,9 @@
 #include "model/qwen3vl.h"
 
 typedef struct {
-    mx_array cos, sin; /* [B, 1, T, head_dim] float32 */
-    mx_array mask;     /* [B, 1, T, T] bool, or NULL for plain causal attention */
+    mx_array cos, sin;   /* [B, 1, T, head_dim] float32 */
+    mx_array mask;       /* [B, 1, T, T] bool, or NULL for plain causal attention */
+    vt_kv_cache *cache;  /* generation: keys and values of earlier tokens (NULL: none) */
 } vt_text_ctx;
 
 /* Rotary tables for positions [3·B·T] (vt_rope_positions' layout). */
