@@ -39,9 +39,9 @@ def mlx_vlm(model_dir, d, image, n):
     from mlx_vlm.utils import load_model
     row = {"image": str(image), "prompt": "Critique this photo.", "response": "x"}
     (d / "p.jsonl").write_text(json.dumps(row) + "\n")
-    subprocess.run([CLI, "encode", "--model", str(model_dir), "--data", str(d / "p.jsonl"), "--out", str(d / "p.st")],
+    subprocess.run([CLI, "encode", "--model", str(model_dir), "--data", str(d / "p.jsonl"), "--out", str(d / "p.safetensors")],
                    check=True, capture_output=True)
-    t = {k: np.array(v) for k, v in mx.load(str(d / "p.st")).items()}
+    t = {k: np.array(v) for k, v in mx.load(str(d / "p.safetensors")).items()}
     ids = t["input_ids"][: int(np.nonzero(t["loss_mask"])[0][0])]
     model = load_model(Path(model_dir))
     start, first = time.perf_counter(), None
