@@ -14,6 +14,7 @@
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "generate/generate.h"
+#include "generate/stream.h"
 #include "io/json.h"
 #include "lora/lora.h"
 #include "train/rows.h"
@@ -61,56 +62,12 @@ static int load_defaults(const char *dir, gen_defaults *d) {
     return 0;
 }
 
-/* Streams only whole UTF-8 characters: a token may end inside one. */
-typedef struct {
-    const vt_tokenizer *tok;
-    int32_t *ids;
-    size_t n, cap, printed;
-} streamer;
-
-static size_t complete_prefix(const char *s, size_t len) {
-    size_t i = len;
-    while (i > 0 && ((unsigned char)s[i - 1] & 0xC0) == 0x80) i--;
-    if (i == 0) return len;
-    unsigned char lead = (unsigned char)s[i - 1];
-    size_t need = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 1;
-    return len - (i - 1) >= need ? len : i - 1;
-}
-
 static int on_token(void *ctx, int32_t id) {
-    streamer *s = ctx;
-    if (s->n == s->cap) {
-        int32_t *g = realloc(s->ids, (s->cap = s->cap ? 2 * s->cap : 64) * sizeof *g);
-        if (!g) return vt_err("out of memory");
-        s->ids = g;
-    }
-    s->ids[s->n++] = id;
-    char *text;
+    const char *piece;
     size_t len;
-    TRY(vt_tokenizer_decode(s->tok, s->ids, s->n, &text, &len));
-    size_t upto = complete_prefix(text, len);
-    if (upto > s->printed) fwrite(text + s->printed, 1, upto - s->printed, stdout), s->printed = upto;
+    TRY(vt_text_stream_push(ctx, id, &piece, &len));
+    fwrite(piece, 1, len, stdout);
     fflush(stdout);
-    free(text);
-    return 0;
-}
-
-static int build_prompt(const vt_option *opts, int argc, char **argv, vt_sample *s, vt_part *parts, vt_message *msgs) {
-    size_t np = 0, nm = 0;
-    const char *system = vt_args_value(opts, "system");
-    if (system) {
-        parts[np] = (vt_part){VT_PART_TEXT, (char *)system};
-        msgs[nm++] = (vt_message){VT_ROLE_SYSTEM, &parts[np++], 1};
-    }
-    size_t first = np;
-    for (int i = 1; i + 1 < argc; i++)
-        if (!strcmp(argv[i], "--image")) {
-            if (np - first == MAX_IMAGES) return vt_err("more than %d images", MAX_IMAGES);
-            parts[np++] = (vt_part){VT_PART_IMAGE, argv[i + 1]};
-        }
-    parts[np++] = (vt_part){VT_PART_TEXT, (char *)vt_args_value(opts, "prompt")};
-    msgs[nm++] = (vt_message){VT_ROLE_USER, &parts[first], np - first};
-    *s = (vt_sample){.messages = msgs, .n_messages = nm, .line = 0};
     return 0;
 }
 
@@ -157,16 +114,24 @@ int cmd_generate(int argc, char **argv) {
     TRY(vt_image_config_load(&ic, dir));
     TRY(vt_args_int(opts, "image-min-pixels", ic.min_pixels, 1, 1L << 40, &ic.min_pixels));
     TRY(vt_args_int(opts, "image-max-pixels", ic.max_pixels, 1, 1L << 40, &ic.max_pixels));
+    const char *images[MAX_IMAGES];
+    size_t n_images = 0;
+    for (int i = 1; i + 1 < argc; i++)
+        if (!strcmp(argv[i], "--image")) {
+            if (n_images == MAX_IMAGES) return vt_err("more than %d images", MAX_IMAGES);
+            images[n_images++] = argv[i + 1];
+        }
     vt_part parts[MAX_IMAGES + 2];
     vt_message msgs[2];
     vt_sample prompt;
-    TRY(build_prompt(opts, argc, argv, &prompt, parts, msgs));
+    vt_prompt_conversation(&prompt, parts, msgs, vt_args_value(opts, "system"), images, n_images,
+                           vt_args_value(opts, "prompt"));
     vt_model *m = NULL;
     vt_lora *l = NULL;
     vt_tokenizer *tok = NULL;
     vt_encoded e = {0};
     vt_generation g = {0};
-    streamer st = {0};
+    vt_text_stream st = {0};
     rc = vt_model_load(&m, dir) || (adapter && vt_lora_load(&l, m, adapter)) || vt_tokenizer_load(&tok, dir) ||
          vt_encode_sample(&prompt, tok, &ic, true, &e);
     if (rc == 0) {
@@ -191,7 +156,8 @@ int cmd_generate(int argc, char **argv) {
             fprintf(stderr, "\n");
         }
     }
-    free(g.ids), free(st.ids);
+    free(g.ids);
+    vt_text_stream_free(&st);
     vt_encoded_clear(&e);
     vt_tokenizer_free(tok);
     vt_lora_free(l);
