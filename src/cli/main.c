@@ -19,6 +19,7 @@ static const vt_command commands[] = {
     {"train", "fine-tune LoRA/DoRA adapters on a JSONL dataset", cmd_train},
     {"generate", "answer a prompt with images, streaming (KV cache, sampling)", cmd_generate},
     {"eval", "loss, perplexity and (with --generate) scored answers on a dataset", cmd_eval},
+    {"compare", "two evaluations side by side, as a Markdown report", cmd_compare},
     {"fuse", "fold an adapter into a model directory that mlx_vlm.load reads", cmd_fuse},
     {"convert-adapter", "an adapter from mlx-vlm's layout to PEFT's or back", cmd_convert},
     {"smoke", "load a safetensors file and take one gradient step (foundation smoke test)", cmd_smoke},
