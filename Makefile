@@ -34,11 +34,13 @@ test: setup-test
 
 # The C tests again under AddressSanitizer + LeakSanitizer: any leaked malloc
 # fails the run (MLX needs no suppressions); leaked MLX handles are counted by test.h.
+# Then the CLI's workflows (train, resume, eval, generate, fuse, ...) under the same sanitizers.
 test-asan:
 	@cmake -S . -B $(ASAN) $(CMAKE_ARGS) -DVT_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug >/dev/null
 	@cmake --build $(ASAN) -j$(JOBS)
 	@cd $(ASAN) && ASAN_OPTIONS=detect_leaks=1 \
 	  ctest --output-on-failure -j$(JOBS) -E '^py_'
+	@tests/asan_cli.sh $(ASAN)/vlmtune
 
 # libFuzzer + ASan + UBSan on every parser of untrusted input (tests/fuzz), FUZZ_SECONDS each.
 fuzz: setup-test

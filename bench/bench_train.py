@@ -27,6 +27,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 CLI = os.environ.get("VT_CLI", str(ROOT / "build" / "vlmtune"))
+WARMUP = 2  # steps left out of the median (--warmup)
 
 
 def make_rows(d, n, size):
@@ -51,7 +52,7 @@ def run_vlmtune(model, d, steps, device, side):
                     "--warmup-steps", "0", "--image-max-pixels", str(side * side), "--image-min-pixels", str(side * side)],
                    check=True, stdout=subprocess.DEVNULL)
     lines = [json.loads(l) for l in (run / "metrics.jsonl").read_text().splitlines()]
-    lines = [l for l in lines if "ms_per_step" in l][2:]
+    lines = [l for l in lines if "ms_per_step" in l][WARMUP:]
     print(f"  vlmtune: " + " ".join(f"{l['ms_per_step']:.1f}" for l in lines) + " ms", file=sys.stderr, flush=True)
     return statistics.median(l["ms_per_step"] for l in lines), max(l["peak_mem_gb"] for l in lines)
 
@@ -93,7 +94,7 @@ def run_mlx_vlm(model_dir, d, steps, device, side):
         mx.eval(model.parameters(), opt.state, loss)
         times.append((time.perf_counter() - t0) * 1e3)
         print(f"  mlx-vlm step {s}: {times[-1]:.1f} ms", file=sys.stderr, flush=True)
-    return statistics.median(times[2:]), mx.get_peak_memory() / 1e9
+    return statistics.median(times[WARMUP:]), mx.get_peak_memory() / 1e9
 
 
 def main():
@@ -105,7 +106,10 @@ def main():
     ap.add_argument("--device", default="")
     ap.add_argument("--peak-tflops", type=float, default=0)
     ap.add_argument("--image-size", type=int, default=256, help="square photos of this side (256: 64 image tokens)")
+    ap.add_argument("--warmup", type=int, default=2, help="first steps left out of the median")
     a = ap.parse_args()
+    global WARMUP
+    WARMUP = a.warmup
     model = Path(a.model)
     cfg = json.loads((model / "config.json").read_text())
     with tempfile.TemporaryDirectory() as tmp:
@@ -128,7 +132,7 @@ def main():
     mem_t = statistics.median(x[1] for x in theirs)
     print(f"model {model} ({cfg['text_config'].get('num_hidden_layers')} layers, hidden "
           f"{cfg['text_config'].get('hidden_size')}); one row = {tokens} tokens ({supervised} supervised, "
-          f"{patches} patches); batch 1; median of {a.runs} runs × {a.steps - 2} steps")
+          f"{patches} patches); batch 1; median of {a.runs} runs × {a.steps - a.warmup} steps")
     print(f"{'':12} {'ms/step':>10} {'tokens/s':>10} {'peak GB':>9}")
     print(f"{'vlmtune':12} {ms_o:10.1f} {tokens / ms_o * 1e3:10.1f} {mem_o:9.2f}")
     print(f"{'mlx-vlm':12} {ms_t:10.1f} {tokens / ms_t * 1e3:10.1f} {mem_t:9.2f}")
