@@ -10,6 +10,8 @@
 #include <stdbool.h>
 #include <stdio.h>
 
+#include "vision/image.h"
+
 typedef struct {
     const char *name;    /* without "--" */
     const char *value;   /* placeholder shown in help ("DIR"), NULL for a switch */
@@ -23,6 +25,9 @@ int vt_args_parse(vt_option *opts, int argc, char **argv, const char *usage);
 const char *vt_args_value(const vt_option *opts, const char *name);
 bool vt_args_flag(const vt_option *opts, const char *name);
 int vt_args_int(const vt_option *opts, const char *name, long def, long lo, long hi, long *out);
+/* The model's image settings (DIR/preprocessor_config.json or the defaults), overridden by
+ * --image-min-pixels / --image-max-pixels when the command has and was given them. */
+int vt_args_image_config(const vt_option *opts, const char *model_dir, vt_image_config *ic);
 void vt_args_help(const vt_option *opts, const char *usage, FILE *f);
 
 #endif

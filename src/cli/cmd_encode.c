@@ -19,7 +19,7 @@
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "mlx/mx.h"
-#include "text/chat.h"
+#include "train/rows.h"
 #include "util/error.h"
 #include "vision/image.h"
 
@@ -37,44 +37,22 @@ static int grow(void **p, size_t bytes) {
     return 0;
 }
 
-/* One row: decode and preprocess its images, render the conversation, append. */
+/* One row, encoded as training sees it (vt_encode_sample), appended to the set. */
 static int encode_row(const vt_sample *s, const vt_tokenizer *tok, const vt_image_config *ic, encoded_set *e) {
-    int counts[256];
-    size_t n = 0;
-    int rc = 0;
-    for (size_t m = 0; rc == 0 && m < s->n_messages; m++)
-        for (size_t k = 0; rc == 0 && k < s->messages[m].n_parts; k++) {
-            if (s->messages[m].parts[k].kind != VT_PART_IMAGE) continue;
-            if (n == 256) return vt_err("more than 256 images in one row");
-            vt_image img;
-            vt_image_patches p;
-            rc = vt_image_load(&img, s->messages[m].parts[k].text, ic);
-            if (rc == 0) {
-                rc = vt_image_preprocess(&img, ic, &p);
-                if (rc) vt_err_context("%s", s->messages[m].parts[k].text);
-                vt_image_free(&img);
-            }
-            if (rc) break;
-            counts[n++] = p.n_tokens;
-            rc = grow((void **)&e->pixels, (e->n_patch + p.n_patches) * (size_t)p.patch_dim * sizeof(float)) ||
-                 grow((void **)&e->grid, (e->n_img + 1) * 3 * sizeof(int32_t));
-            if (rc == 0) {
-                memcpy(e->pixels + e->n_patch * p.patch_dim, p.pixel_values, (size_t)p.n_patches * p.patch_dim * sizeof(float));
-                e->grid[3 * e->n_img] = p.grid_t, e->grid[3 * e->n_img + 1] = p.grid_h, e->grid[3 * e->n_img + 2] = p.grid_w;
-                e->n_patch += (size_t)p.n_patches, e->n_img++;
-            }
-            vt_image_patches_free(&p);
-        }
-    if (rc) return -1;
-    vt_token_seq seq;
-    TRY(vt_chat_render(tok, s, counts, n, false, &seq));
-    rc = grow((void **)&e->ids, (e->n_tok + seq.n) * sizeof(int32_t)) || grow((void **)&e->mask, e->n_tok + seq.n);
+    vt_encoded r;
+    TRY(vt_encode_sample(s, tok, ic, false, &r));
+    int rc = grow((void **)&e->pixels, (e->n_patch + r.n_patches) * r.patch_dim * sizeof(float)) ||
+             grow((void **)&e->grid, (e->n_img + r.n_images) * 3 * sizeof(int32_t)) ||
+             grow((void **)&e->ids, (e->n_tok + r.n_tokens) * sizeof(int32_t)) ||
+             grow((void **)&e->mask, e->n_tok + r.n_tokens);
     if (rc == 0) {
-        memcpy(e->ids + e->n_tok, seq.ids, seq.n * sizeof(int32_t));
-        memcpy(e->mask + e->n_tok, seq.mask, seq.n);
-        e->n_tok += seq.n;
+        if (r.n_patches) memcpy(e->pixels + e->n_patch * r.patch_dim, r.pixel_values, r.n_patches * r.patch_dim * sizeof(float));
+        if (r.n_images) memcpy(e->grid + 3 * e->n_img, r.grid_thw, r.n_images * 3 * sizeof(int32_t));
+        memcpy(e->ids + e->n_tok, r.ids, r.n_tokens * sizeof(int32_t));
+        memcpy(e->mask + e->n_tok, r.loss_mask, r.n_tokens);
+        e->n_patch += r.n_patches, e->n_img += r.n_images, e->n_tok += r.n_tokens;
     }
-    vt_token_seq_free(&seq);
+    vt_encoded_clear(&r);
     return rc;
 }
 

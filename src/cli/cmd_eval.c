@@ -32,8 +32,7 @@ static int row_loss(const vt_model *m, const vt_encoded *e, double *sum, size_t 
     for (size_t t = 0; t + 1 < e->n_tokens; t++)
         if (e->loss_mask[t + 1]) pos[n] = (int32_t)t, tgt[n++] = e->ids[t + 1];
     mx_arena *scope = mx_scope_begin();
-    mx_array pixels = NULL, p, tg, flat, rows, logits, ce;
-    vt_model_outputs o = {0};
+    mx_array pixels = NULL, p, tg, ce;
     float value = 0;
     int rc = 0;
     if (e->n_images)
@@ -41,10 +40,8 @@ static int row_loss(const vt_model *m, const vt_encoded *e, double *sum, size_t 
     vt_model_inputs in = {.B = 1, .T = (int)e->n_tokens, .input_ids = e->ids, .pixel_values = pixels,
                           .grid_thw = e->grid_thw, .n_images = (int)e->n_images};
     if (rc == 0 && n > 0)
-        rc = vt_model_forward(m, &in, &o) || mx_from_data(&p, pos, &n, 1, MX_INT32) || mx_from_data(&tg, tgt, &n, 1, MX_INT32) ||
-             mx_reshape(&flat, o.hidden, (int[]){(int)e->n_tokens, m->config.hidden}, 2) || mx_take(&rows, flat, p, 0) ||
-             vt_model_logits(m, rows, &logits) || vt_cross_entropy_sum(&ce, logits, tg) || mx_item_f32(ce, &value);
-    vt_model_outputs_clear(&o);
+        rc = mx_from_data(&p, pos, &n, 1, MX_INT32) || mx_from_data(&tg, tgt, &n, 1, MX_INT32) ||
+             vt_model_loss_sum(m, &in, p, tg, &ce) || mx_item_f32(ce, &value);
     mx_scope_end(scope);
     free(pos), free(tgt);
     *sum = value, *count = (size_t)n;
@@ -180,11 +177,8 @@ int cmd_eval(int argc, char **argv) {
     if (rc) return rc > 0 ? 0 : -1;
     const char *model_dir = vt_args_value(opts, "model"), *adapter = vt_args_value(opts, "adapter");
     vt_image_config ic;
-    vt_image_config_default(&ic);
     long max_tokens;
-    TRY(vt_image_config_load(&ic, model_dir));
-    TRY(vt_args_int(opts, "image-min-pixels", ic.min_pixels, 1, 1L << 40, &ic.min_pixels));
-    TRY(vt_args_int(opts, "image-max-pixels", ic.max_pixels, 1, 1L << 40, &ic.max_pixels));
+    TRY(vt_args_image_config(opts, model_dir, &ic));
     TRY(vt_args_int(opts, "max-tokens", 64, 1, 1 << 20, &max_tokens));
     vt_model *m = NULL;
     vt_lora *lora = NULL;

@@ -110,10 +110,7 @@ int cmd_generate(int argc, char **argv) {
             *reals[i].dst = x;
         }
     vt_image_config ic;
-    vt_image_config_default(&ic);
-    TRY(vt_image_config_load(&ic, dir));
-    TRY(vt_args_int(opts, "image-min-pixels", ic.min_pixels, 1, 1L << 40, &ic.min_pixels));
-    TRY(vt_args_int(opts, "image-max-pixels", ic.max_pixels, 1, 1L << 40, &ic.max_pixels));
+    TRY(vt_args_image_config(opts, dir, &ic));
     const char *images[MAX_IMAGES];
     size_t n_images = 0;
     for (int i = 1; i + 1 < argc; i++)

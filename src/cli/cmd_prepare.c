@@ -68,11 +68,8 @@ int cmd_prepare(int argc, char **argv) {
     if (rc) return rc > 0 ? 0 : -1;
     const char *model = vt_args_value(opts, "model");
     vt_image_config ic;
-    vt_image_config_default(&ic);
     long max_seq;
-    TRY(vt_image_config_load(&ic, model));
-    TRY(vt_args_int(opts, "image-min-pixels", ic.min_pixels, 1, 1L << 40, &ic.min_pixels));
-    TRY(vt_args_int(opts, "image-max-pixels", ic.max_pixels, 1, 1L << 40, &ic.max_pixels));
+    TRY(vt_args_image_config(opts, model, &ic));
     TRY(vt_args_int(opts, "max-seq-length", 2048, 16, 1 << 24, &max_seq));
     vt_tokenizer *tok;
     TRY(vt_tokenizer_load(&tok, model));

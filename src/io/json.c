@@ -98,3 +98,12 @@ int vt_json_int_array(const cJSON *obj, const char *key, int *out, int cap, int 
     *n = count;
     return 0;
 }
+
+int vt_json_write_atomic(const char *path, cJSON *root) {
+    char *text = cJSON_Print(root);
+    cJSON_Delete(root);
+    if (!text) return vt_err("out of memory");
+    int rc = vt_write_file_atomic(path, text, strlen(text));
+    free(text);
+    return rc;
+}

@@ -8,6 +8,9 @@
 /* Parses a whole file.  Malformed JSON is an error "FILE:LINE:COL: malformed JSON".  Free with cJSON_Delete. */
 int vt_json_load(cJSON **out, const char *path);
 
+/* Writes `root` (pretty-printed) to path atomically (util/fs.h) and frees it, success or not. */
+int vt_json_write_atomic(const char *path, cJSON *root);
+
 /* Typed field access.  `what` names the object for messages ("config.json: text_config").  The _opt
  * forms leave *out untouched when the field is absent, and fail only on a wrong type. */
 int vt_json_int(const cJSON *obj, const char *key, int *out, const char *what);

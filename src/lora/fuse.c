@@ -115,13 +115,9 @@ static int write_index(const char *dir, char **names, int *shard_of, size_t n, i
         cJSON_AddStringToObject(map, names[i], file);
     }
     cJSON_AddItemToObject(root, "weight_map", map);
-    char *text = cJSON_Print(root), path[4400];
-    cJSON_Delete(root);
-    if (!text) return vt_err("out of memory");
+    char path[4400];
     snprintf(path, sizeof path, "%s/model.safetensors.index.json", dir);
-    int rc = vt_write_file_atomic(path, text, strlen(text));
-    free(text);
-    return rc;
+    return vt_json_write_atomic(path, root);
 }
 
 /* Writes `t` as model.safetensors, or as 5 GB shards with an index; names in the target layout. */
@@ -183,13 +179,8 @@ static int write_config(const char *src_dir, const char *dir, bool dequantize) {
         if (!cJSON_GetObjectItemCaseSensitive(text, "rope_scaling"))
             cJSON_AddItemToObject(text, "rope_scaling", cJSON_Duplicate(rope, true));
     }
-    char *out = cJSON_Print(root);
-    cJSON_Delete(root);
-    if (!out) return vt_err("out of memory");
     snprintf(path, sizeof path, "%s/config.json", dir);
-    int rc = vt_write_file_atomic(path, out, strlen(out));
-    free(out);
-    return rc;
+    return vt_json_write_atomic(path, root);
 }
 
 /* Every other file of the base directory (tokenizer, templates, processor, generation settings). */

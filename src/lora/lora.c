@@ -282,13 +282,9 @@ static int attach_fresh(vt_lora *l, const selection *s, uint64_t seed) {
     return rc;
 }
 
-int vt_lora_attach(vt_lora **out, vt_model *m, const vt_lora_config *cfg, uint64_t seed) {
-    vt_lora *l;
-    TRY(lora_new(&l, m, cfg));
-    selection s = {.l = l};
-    int rc = select_layers(l, &s);
-    if (rc == 0) rc = attach_fresh(l, &s, seed);
-    selection_free(&s);
+/* The end of building adapters: on success hooks read the params and *out takes l; else l is freed. */
+static int finish(vt_lora *l, selection *s, int rc, vt_lora **out) {
+    selection_free(s);
     if (rc) {
         vt_lora_free(l);
         return -1;
@@ -296,6 +292,15 @@ int vt_lora_attach(vt_lora **out, vt_model *m, const vt_lora_config *cfg, uint64
     vt_lora_bind(l, NULL);
     *out = l;
     return 0;
+}
+
+int vt_lora_attach(vt_lora **out, vt_model *m, const vt_lora_config *cfg, uint64_t seed) {
+    vt_lora *l;
+    TRY(lora_new(&l, m, cfg));
+    selection s = {.l = l};
+    int rc = select_layers(l, &s);
+    if (rc == 0) rc = attach_fresh(l, &s, seed);
+    return finish(l, &s, rc, out);
 }
 
 void vt_lora_free(vt_lora *l) {
@@ -499,14 +504,7 @@ int vt_lora_assemble(vt_lora **out, vt_model *m, const vt_lora_config *cfg, char
         rc = named_modules(l, modules, n_modules, label, &s);
     }
     if (rc == 0) rc = load_weights(l, &s, weights, label);
-    selection_free(&s);
-    if (rc) {
-        vt_lora_free(l);
-        return -1;
-    }
-    vt_lora_bind(l, NULL);
-    *out = l;
-    return 0;
+    return finish(l, &s, rc, out);
 }
 
 int vt_lora_load(vt_lora **out, vt_model *m, const char *dir) {

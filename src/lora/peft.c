@@ -140,12 +140,7 @@ static int write_peft_config(const vt_lora *l, char **modules, size_t n, const c
     cJSON_AddBoolToObject(root, "inference_mode", true);
     for (size_t i = 0; i < n; i++) cJSON_AddItemToArray(targets, cJSON_CreateString(modules[i]));
     cJSON_AddItemToObject(root, "target_modules", targets);
-    char *text = cJSON_Print(root);
-    cJSON_Delete(root);
-    if (!text) return vt_err("out of memory");
-    int rc = vt_write_file_atomic(path, text, strlen(text));
-    free(text);
-    return rc;
+    return vt_json_write_atomic(path, root);
 }
 
 int vt_lora_save_peft(const vt_lora *l, const char *dir, const char *base_model) {

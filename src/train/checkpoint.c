@@ -39,23 +39,7 @@ static int save_state(const char *path, const vt_run_state *st) {
     else cJSON_AddNumberToObject(root, "best_valid", st->best_valid);
     cJSON_AddNumberToObject(root, "best_step", (double)st->best_step);
     cJSON_AddNumberToObject(root, "bad_in_row", st->bad_in_row);
-    char *text = cJSON_Print(root);
-    cJSON_Delete(root);
-    if (!text) return vt_err("out of memory");
-    int rc = vt_write_file_atomic(path, text, strlen(text));
-    free(text);
-    return rc;
-}
-
-static int write_config(const char *path, const vt_train_config *cfg) {
-    char tmp[4500];
-    snprintf(tmp, sizeof tmp, "%s.tmp-%d", path, (int)getpid());
-    FILE *f = fopen(tmp, "w");
-    if (!f) return vt_err("cannot write %s", tmp);
-    int rc = vt_train_config_write_yaml(cfg, f);
-    if (fclose(f) != 0 && rc == 0) rc = vt_err("cannot write %s", tmp);
-    if (rc == 0 && rename(tmp, path) != 0) rc = vt_err("cannot rename %s to %s", tmp, path);
-    return rc;
+    return vt_json_write_atomic(path, root);
 }
 
 static int is_step_dir(const char *name, long *step) {
@@ -103,7 +87,7 @@ int vt_checkpoint_save(const char *run, const vt_lora *lora, const vt_adamw *opt
     snprintf(path, sizeof path, "%s/state.json", tmp);
     TRY(save_state(path, st));
     snprintf(path, sizeof path, "%s/config.yaml", tmp);
-    TRY(write_config(path, cfg));
+    TRY(vt_train_config_save(cfg, path));
     TRY(vt_commit_dir(tmp, final));
     return prune(dir, keep_last < 1 ? 1 : keep_last);
 }

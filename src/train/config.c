@@ -9,6 +9,7 @@
 #include <yaml.h>
 
 #include "util/error.h"
+#include "util/fs.h"
 
 typedef enum { T_STR, T_INT, T_LONG, T_DOUBLE, T_BOOL } field_type;
 
@@ -324,6 +325,18 @@ int vt_train_config_write_yaml(const vt_train_config *c, FILE *f) {
         fputc('\n', f);
     }
     return ferror(f) ? vt_err("writing the configuration failed") : 0;
+}
+
+int vt_train_config_save(const vt_train_config *c, const char *path) {
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    if (!f) return vt_err("out of memory");
+    int rc = vt_train_config_write_yaml(c, f);
+    if (fclose(f) != 0 && rc == 0) rc = vt_err("out of memory");
+    if (rc == 0) rc = vt_write_file_atomic(path, text, len);
+    free(text);
+    return rc;
 }
 
 void vt_train_config_print_help(FILE *f) {

@@ -70,6 +70,8 @@ int vt_train_config_parse_args(vt_train_config *c, int argc, char **argv);
 int vt_train_config_validate(const vt_train_config *c);
 /* The resolved configuration as YAML. */
 int vt_train_config_write_yaml(const vt_train_config *c, FILE *f);
+/* The resolved configuration as YAML into `path`, atomically (util/fs.h). */
+int vt_train_config_save(const vt_train_config *c, const char *path);
 /* One line per setting: flag, default, help. */
 void vt_train_config_print_help(FILE *f);
 void vt_train_config_free(vt_train_config *c);

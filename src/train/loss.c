@@ -16,3 +16,16 @@ int vt_cross_entropy_sum(mx_array *sum, mx_array logits, mx_array targets) {
     TRY(mx_subtract(&diff, lse, picked));
     return mx_sum(sum, diff, NULL, 0, false);
 }
+
+int vt_model_loss_sum(const vt_model *m, const vt_model_inputs *in, mx_array positions, mx_array targets,
+                      mx_array *sum) {
+    vt_model_outputs o;
+    mx_array flat, rows, logits;
+    int shape[2] = {in->B * in->T, m->config.hidden};
+    int rc = vt_model_forward(m, in, &o);
+    if (rc == 0)
+        rc = mx_reshape(&flat, o.hidden, shape, 2) || mx_take(&rows, flat, positions, 0) ||
+             vt_model_logits(m, rows, &logits) || vt_cross_entropy_sum(sum, logits, targets);
+    vt_model_outputs_clear(&o);
+    return rc;
+}

@@ -156,15 +156,9 @@ static int loss_callback(void *ctx, const mx_array *in, size_t n_in, mx_array *o
     };
     memcpy(mi.deepstack_features, c->deepstack, sizeof c->deepstack);
     vt_lora_bind(r->lora, in);
-    vt_model_outputs o;
-    mx_array flat, rows, logits, sum;
-    int H = r->model->config.hidden, shape[2] = {b->B * b->T, H};
-    int rc = vt_model_forward(r->model, &mi, &o);
-    if (rc == 0)
-        rc = mx_reshape(&flat, o.hidden, shape, 2) || mx_take(&rows, flat, c->loss_positions, 0) ||
-             vt_model_logits(r->model, rows, &logits) || vt_cross_entropy_sum(&sum, logits, c->targets) ||
+    mx_array sum;
+    int rc = vt_model_loss_sum(r->model, &mi, c->loss_positions, c->targets, &sum) ||
              mx_mul_scalar(&out[0], sum, c->scale);
-    vt_model_outputs_clear(&o);
     vt_lora_bind(r->lora, NULL);
     if (rc) return -1;
     out[1] = sum;
@@ -429,18 +423,6 @@ static int setup_schedule(run *r) {
     return 0;
 }
 
-static int write_resolved_config(const run *r) {
-    char path[4200], tmp[4300];
-    snprintf(path, sizeof path, "%s/config.yaml", r->cfg->out);
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    if (!f) return vt_err("cannot write %s", tmp);
-    int rc = vt_train_config_write_yaml(r->cfg, f);
-    if (fclose(f) && rc == 0) rc = vt_err("cannot write %s", tmp);
-    if (rc == 0 && rename(tmp, path)) rc = vt_err("cannot rename %s", tmp);
-    return rc;
-}
-
 static int setup(run *r) {
     const vt_train_config *cfg = r->cfg;
     char resume_from[4200] = "", path[4200];
@@ -464,7 +446,8 @@ static int setup(run *r) {
     TRY(setup_schedule(r));
     snprintf(path, sizeof path, "%s/metrics.jsonl", cfg->out);
     TRY(vt_metrics_open(&r->metrics, path, r->st.step));
-    TRY(write_resolved_config(r));
+    snprintf(path, sizeof path, "%s/config.yaml", cfg->out);
+    TRY(vt_train_config_save(cfg, path));
     TRY(mx_function_new(&r->loss_fn, loss_callback, NULL));
     vt_params *p = vt_lora_params(r->lora);
     size_t trainable = 0;
