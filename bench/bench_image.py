@@ -45,7 +45,7 @@ def main():
     for _ in range(args.runs):
         t0 = time.perf_counter()
         subprocess.run([cli, "encode", "--model", str(ROOT / ".cache" / "qwen3-tokenizer"), "--data", str(tmp / "d.jsonl"),
-                        "--out", str(tmp / "e.safetensors"), "--max-pixels", "262144"], check=True, stdout=subprocess.DEVNULL)
+                        "--out", str(tmp / "e.safetensors"), "--image-max-pixels", "262144"], check=True, stdout=subprocess.DEVNULL)
         vt.append(time.perf_counter() - t0)
         t0 = time.perf_counter()
         for n in names:

@@ -70,7 +70,7 @@ def run_mlx_vlm(model_dir, d, steps, device, side):
     print(f"  mlx-vlm on {mx.default_device()}", file=sys.stderr, flush=True)
     enc = d / "enc.safetensors"
     subprocess.run([CLI, "encode", "--model", str(model_dir), "--data", str(d / "train.jsonl"), "--out", str(enc),
-                    "--min-pixels", str(side * side), "--max-pixels", str(side * side)], check=True,
+                    "--image-min-pixels", str(side * side), "--image-max-pixels", str(side * side)], check=True,
                    stdout=subprocess.DEVNULL)
     t = {k: np.array(v) for k, v in mx.load(str(enc)).items()}
     model = load_model(Path(model_dir))

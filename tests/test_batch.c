@@ -1,6 +1,6 @@
 /* Padded batches: padding, attention mask, the shifted supervised positions, images in order. */
 #include "test.h"
-#include "train/batch.h"
+#include "data/batch.h"
 
 int main(void) {
     TEST_BEGIN();

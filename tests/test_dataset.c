@@ -5,7 +5,7 @@
 #include <unistd.h>
 
 #include "test.h"
-#include "train/dataset.h"
+#include "data/dataset.h"
 
 static int parse(vt_sample *s, const char *json) { return vt_sample_parse(s, json, strlen(json), "/data"); }
 

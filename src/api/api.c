@@ -8,7 +8,7 @@
 #include "generate/stream.h"
 #include "lora/lora.h"
 #include "train/config.h"
-#include "train/rows.h"
+#include "data/rows.h"
 #include "train/trainer.h"
 
 struct vlmtune_model {
@@ -78,7 +78,7 @@ int vlmtune_generate(vlmtune_model *m, const char *system, const char *const *im
     vt_part parts[MAX_IMAGES + 2];
     vt_message msgs[2];
     vt_sample s;
-    vt_prompt_conversation(&s, parts, msgs, system, images, n_images, prompt);
+    vt_conversation_prompt(&s, parts, msgs, system, images, n_images, prompt);
     vt_encoded e = {0};
     vt_generation g = {0};
     relay r = {.stream = {.tok = m->tok}, .on_text = on_text, .ctx = ctx};

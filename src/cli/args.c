@@ -63,7 +63,10 @@ int vt_args_int(const vt_option *opts, const char *name, long def, long lo, long
 
 int vt_args_image_config(const vt_option *opts, const char *model_dir, vt_image_config *ic) {
     vt_image_config_default(ic);
-    TRY(vt_image_config_load(ic, model_dir));
+    if (model_dir) TRY(vt_image_config_load(ic, model_dir));
     TRY(vt_args_int(opts, "image-min-pixels", ic->min_pixels, 1, 1L << 40, &ic->min_pixels));
-    return vt_args_int(opts, "image-max-pixels", ic->max_pixels, 1, 1L << 40, &ic->max_pixels);
+    TRY(vt_args_int(opts, "image-max-pixels", ic->max_pixels, 1, 1L << 40, &ic->max_pixels));
+    if (ic->max_pixels < ic->min_pixels)
+        return vt_err("--image-max-pixels (%ld) must be at least --image-min-pixels (%ld)", ic->max_pixels, ic->min_pixels);
+    return 0;
 }

@@ -20,6 +20,11 @@ typedef struct {
     const char *given;   /* filled by vt_args_parse: the value, or "1" for a switch; NULL if absent */
 } vt_option;
 
+/* The image-size options every command that reads images takes (one spelling everywhere). */
+#define VT_IMAGE_OPTIONS                                                                      \
+    {"image-min-pixels", "N", "smallest resized image area (default: the model's)", false}, \
+    {"image-max-pixels", "N", "largest resized image area (default: the model's)", false}
+
 /* Returns 1 (not an error) when --help was asked for and printed. */
 int vt_args_parse(vt_option *opts, int argc, char **argv, const char *usage);
 const char *vt_args_value(const vt_option *opts, const char *name);

@@ -19,7 +19,8 @@
 #include "generate/generate.h"
 #include "lora/lora.h"
 #include "train/loss.h"
-#include "train/rows.h"
+#include "data/dataset.h"
+#include "data/rows.h"
 
 /* Σ cross-entropy over the supervised tokens of one encoded row. */
 static int row_loss(const vt_model *m, const vt_encoded *e, double *sum, size_t *count) {

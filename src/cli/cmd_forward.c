@@ -14,6 +14,8 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "data/batch.h"
+#include "data/rowset.h"
 #include "lora/lora.h"
 #include "model/qwen3vl.h"
 
@@ -35,36 +37,33 @@ static int read_int_tensor(mx_tensors *t, const char *name, const char *path, in
     return 0;
 }
 
-/* vlmtune encode's rows (concatenated, with token_offsets) as one right-padded batch. */
-static int read_encoded(mx_tensors *t, const char *path, forward_inputs *in) {
-    int32_t *flat = NULL, *offs = NULL;
-    int n, one, R1;
-    TRY(read_int_tensor(t, "input_ids", path, 1, &flat, &n, &one));
-    int rc = read_int_tensor(t, "token_offsets", path, 1, &offs, &R1, &one);
-    in->B = R1 - 1, in->T = 0;
-    for (int r = 0; rc == 0 && r < in->B; r++) {
-        if (offs[r] < 0 || offs[r + 1] < offs[r] || offs[r + 1] > n) rc = vt_err("%s: token_offsets are inconsistent", path);
-        else if (offs[r + 1] - offs[r] > in->T) in->T = offs[r + 1] - offs[r];
+/* A row set (vlmtune encode's output) as one right-padded batch. */
+static int read_encoded(const char *path, forward_inputs *in) {
+    vt_rows rows;
+    TRY(vt_rows_read(&rows, path));
+    const vt_encoded **samples = calloc(rows.n + 1, sizeof *samples);
+    vt_batch b = {0};
+    int rc = samples ? 0 : vt_err("out of memory");
+    for (size_t i = 0; rc == 0 && i < rows.n; i++) samples[i] = &rows.rows[i];
+    if (rc == 0) rc = vt_batch_make(&b, samples, rows.n, 0, 1);
+    if (rc == 0 && b.n_images) {
+        int shape[2] = {(int)b.n_patches, (int)b.patch_dim};
+        rc = mx_from_data(&in->pixels, b.pixel_values, shape, 2, MX_FLOAT32);
     }
-    if (rc == 0 && (in->B < 1 || in->T < 1)) rc = vt_err("%s: no rows", path);
-    if (rc == 0 && (!(in->ids = calloc((size_t)in->B * in->T, sizeof(int32_t))) ||
-                    !(in->mask = calloc((size_t)in->B * in->T, sizeof(int32_t)))))
-        rc = vt_err("out of memory");
-    for (int r = 0; rc == 0 && r < in->B; r++)
-        for (int k = offs[r]; k < offs[r + 1]; k++) {
-            in->ids[(size_t)r * in->T + (k - offs[r])] = flat[k];
-            in->mask[(size_t)r * in->T + (k - offs[r])] = 1;
-        }
-    free(flat), free(offs);
+    if (rc == 0) {
+        in->B = b.B, in->T = b.T, in->n_images = (int)b.n_images;
+        in->ids = b.input_ids, in->mask = b.attention_mask, in->grid = b.grid_thw;
+        b.input_ids = b.attention_mask = b.grid_thw = NULL;
+    }
+    vt_batch_clear(&b);
+    free(samples);
+    vt_rows_free(&rows);
     return rc;
 }
 
 static int read_inputs(mx_tensors *t, const char *path, forward_inputs *in) {
-    if (mx_tensors_get(t, "token_offsets")) {
-        TRY(read_encoded(t, path, in));
-    } else {
-        TRY(read_int_tensor(t, "input_ids", path, 2, &in->ids, &in->B, &in->T));
-    }
+    if (mx_tensors_get(t, "token_offsets")) return read_encoded(path, in);
+    TRY(read_int_tensor(t, "input_ids", path, 2, &in->ids, &in->B, &in->T));
     if (!in->mask && mx_tensors_get(t, "attention_mask")) {
         int b, tt;
         TRY(read_int_tensor(t, "attention_mask", path, 2, &in->mask, &b, &tt));

@@ -17,7 +17,7 @@
 #include "generate/stream.h"
 #include "io/json.h"
 #include "lora/lora.h"
-#include "train/rows.h"
+#include "data/rows.h"
 #include "util/fs.h"
 
 enum { MAX_IMAGES = 16, MAX_EOS = 8 };
@@ -121,7 +121,7 @@ int cmd_generate(int argc, char **argv) {
     vt_part parts[MAX_IMAGES + 2];
     vt_message msgs[2];
     vt_sample prompt;
-    vt_prompt_conversation(&prompt, parts, msgs, vt_args_value(opts, "system"), images, n_images,
+    vt_conversation_prompt(&prompt, parts, msgs, vt_args_value(opts, "system"), images, n_images,
                            vt_args_value(opts, "prompt"));
     vt_model *m = NULL;
     vt_lora *l = NULL;

@@ -1,8 +1,8 @@
 /* `vlmtune image` — decode and preprocess one image as the model will see it.
  *
- *   vlmtune image --image photo.jpg [--model DIR] [--max-pixels N] [--min-pixels N] [--out OUT.safetensors]
+ *   vlmtune image --image photo.jpg [--model DIR] [--image-max-pixels N] [--image-min-pixels N] [--out OUT.safetensors]
  * prints the decoded and resized sizes, the patch grid and the number of <|image_pad|> tokens; with --out
- * writes pixel_values [patches, 1536] float32 and image_grid_thw [1, 3] int32 (the format vlmtune forward reads),
+ * writes pixel_values [patches, patch_dim] float32 and image_grid_thw [1, 3] int32 (the format vlmtune forward reads),
  * and with --rgb-out the decoded RGB [H, W, 3] uint8. */
 #include <stdio.h>
 
@@ -37,19 +37,14 @@ static int write_outputs(const vt_image *img, const vt_image_patches *p, const c
 int cmd_image(int argc, char **argv) {
     vt_option opts[] = {{"image", "PATH", "image file (JPEG, PNG, WebP, GIF, BMP)", true},
                         {"model", "DIR", "take the settings from DIR/preprocessor_config.json", false},
-                        {"min-pixels", "N", "smallest resized area (default 65536)", false},
-                        {"max-pixels", "N", "largest resized area (default 16777216)", false},
+                        VT_IMAGE_OPTIONS,
                         {"out", "OUT.safetensors", "write pixel_values and image_grid_thw", false},
                         {"rgb-out", "RGB.safetensors", "write the decoded RGB pixels", false},
                         {0}};
-    int rc = vt_args_parse(opts, argc, argv, "vlmtune image --image PATH [--model DIR] [--max-pixels N] [--out F]");
+    int rc = vt_args_parse(opts, argc, argv, "vlmtune image --image PATH [--model DIR] [--image-max-pixels N] [--out F]");
     if (rc) return rc > 0 ? 0 : -1;
     vt_image_config cfg;
-    vt_image_config_default(&cfg);
-    if (vt_args_value(opts, "model")) TRY(vt_image_config_load(&cfg, vt_args_value(opts, "model")));
-    TRY(vt_args_int(opts, "min-pixels", cfg.min_pixels, 1, 1L << 40, &cfg.min_pixels));
-    TRY(vt_args_int(opts, "max-pixels", cfg.max_pixels, 1, 1L << 40, &cfg.max_pixels));
-    if (cfg.max_pixels < cfg.min_pixels) return vt_err("--max-pixels must be at least --min-pixels");
+    TRY(vt_args_image_config(opts, vt_args_value(opts, "model"), &cfg));
     vt_image img;
     vt_image_patches p;
     TRY(vt_image_load(&img, vt_args_value(opts, "image"), &cfg));

@@ -12,7 +12,7 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
-#include "train/rows.h"
+#include "data/rows.h"
 #include "util/error.h"
 #include "util/fs.h"
 
@@ -70,14 +70,11 @@ int cmd_prepare(int argc, char **argv) {
     vt_image_config ic;
     long max_seq;
     TRY(vt_args_image_config(opts, model, &ic));
-    TRY(vt_args_int(opts, "max-seq-length", 2048, 16, 1 << 24, &max_seq));
+    TRY(vt_args_int(opts, "max-seq-length", VT_DEFAULT_MAX_SEQ_LENGTH, 16, 1 << 24, &max_seq));
     vt_tokenizer *tok;
     TRY(vt_tokenizer_load(&tok, model));
-    char tokenizer_file[4200], cache[4200];
-    snprintf(tokenizer_file, sizeof tokenizer_file, "%s/tokenizer.json", model);
-    vt_rows_options o = {.tokenizer = tok, .images = &ic, .max_seq_length = (int)max_seq,
-                         .strict = vt_args_flag(opts, "strict"), .log = stdout,
-                         .tokenizer_file = vt_path_exists(tokenizer_file) ? tokenizer_file : NULL};
+    char cache[4200];
+    vt_rows_options o = vt_rows_options_init(tok, &ic, (int)max_seq, vt_args_flag(opts, "strict"), stdout);
     const char *files[2] = {vt_args_value(opts, "data"), vt_args_value(opts, "valid")};
     int32_t pad = vt_tokenizer_token_id(tok, "<|image_pad|>");
     for (int i = 0; rc == 0 && i < 2 && files[i]; i++) {

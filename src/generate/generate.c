@@ -157,17 +157,3 @@ int vt_generate(const vt_model *m, const vt_encoded *p, const vt_generate_option
     out->ids = ids;
     return 0;
 }
-
-void vt_prompt_conversation(vt_sample *s, vt_part *parts, vt_message *msgs, const char *system,
-                            const char *const *images, size_t n_images, const char *prompt) {
-    size_t np = 0, nm = 0;
-    if (system) {
-        parts[np] = (vt_part){VT_PART_TEXT, (char *)system};
-        msgs[nm++] = (vt_message){VT_ROLE_SYSTEM, &parts[np++], 1};
-    }
-    size_t first = np;
-    for (size_t i = 0; i < n_images; i++) parts[np++] = (vt_part){VT_PART_IMAGE, (char *)images[i]};
-    parts[np++] = (vt_part){VT_PART_TEXT, (char *)prompt};
-    msgs[nm++] = (vt_message){VT_ROLE_USER, &parts[first], np - first};
-    *s = (vt_sample){.messages = msgs, .n_messages = nm};
-}

@@ -15,8 +15,7 @@
 #include <stdint.h>
 
 #include "model/qwen3vl.h"
-#include "train/batch.h"
-#include "train/dataset.h"
+#include "data/example.h"
 
 typedef struct {
     int max_tokens;
@@ -35,11 +34,6 @@ typedef struct {
     size_t n;
     double prompt_seconds, generate_seconds;
 } vt_generation;
-
-/* A one-turn conversation (system message if given; the user's images, then the text) in storage the
- * caller provides: parts needs n_images + 2 slots, msgs 2.  Strings are borrowed. */
-void vt_prompt_conversation(vt_sample *s, vt_part *parts, vt_message *msgs, const char *system,
-                            const char *const *images, size_t n_images, const char *prompt);
 
 /* on_token (may be NULL) sees each new id as it is chosen; a non-zero return stops with that error. */
 int vt_generate(const vt_model *m, const vt_encoded *prompt, const vt_generate_options *o,

@@ -20,7 +20,7 @@
 #include <stdint.h>
 
 #include "model/qwen3vl.h"
-#include "train/params.h"
+#include "lora/params.h"
 
 typedef enum { VT_ADAPTER_LORA, VT_ADAPTER_DORA } vt_adapter_kind;
 

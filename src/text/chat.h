@@ -17,7 +17,7 @@
 #include <stdint.h>
 
 #include "text/tokenizer.h"
-#include "train/dataset.h"
+#include "text/conversation.h"
 
 typedef struct {
     int32_t *ids;     /* owned */

@@ -13,6 +13,7 @@
 #include "io/json.h"
 #include "util/error.h"
 #include "util/fs.h"
+#include "util/mix.h"
 #include "util/utf8.h"
 
 /* Qwen2/Qwen3's pre-tokenizer, used when the files do not carry one (vocab.json + merges.txt). */
@@ -123,6 +124,8 @@ struct vt_tokenizer {
     int byte_of_cp[324];     /* byte-level alphabet, inverse: code point -> byte (-1 none) */
     pcre2_code *pattern;
     pcre2_match_data *match;
+    uint64_t pattern_hash;
+    uint64_t fingerprint;    /* of everything above that decides the ids (finish()) */
 };
 
 /* The byte-level alphabet: printable bytes stand for themselves, the other 68 map to U+0100 onward. */
@@ -230,6 +233,7 @@ static int cmp_longest(const void *a, const void *b) {
 }
 
 static int compile_pattern(vt_tokenizer *t, const char *pattern, const char *file) {
+    t->pattern_hash = vt_fnv1a(VT_FNV_START, pattern, strlen(pattern));
     int err;
     PCRE2_SIZE at;
     t->pattern = pcre2_compile((PCRE2_SPTR)pattern, PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_UCP, &err, &at, NULL);
@@ -354,8 +358,23 @@ static int finish(vt_tokenizer *t, const char *file) {
         if (t->byte_id[b] < 0) return vt_err("%s: the vocabulary lacks the token for byte 0x%02x", file, b);
     }
     qsort(t->added, t->n_added, sizeof *t->added, cmp_longest);
+    /* the vocabulary in id order, the merges as an order-free sum, the pattern: equal for the same
+     * tokenizer whichever files it came from */
+    uint64_t h = t->pattern_hash, merges = 0;
+    for (size_t i = 0; i < t->n_ids; i++) {
+        const char *tok = t->id_to_token[i] ? t->id_to_token[i] : "";
+        h = vt_fnv1a(h, tok, strlen(tok) + 1);
+        h = vt_fnv1a(h, &t->is_added[i], 1);
+    }
+    for (size_t i = 0; i < t->merges.cap; i++)
+        if (t->merges.keys[i])
+            merges += vt_mix64(t->merges.keys[i] ^ vt_mix64(((uint64_t)(uint32_t)t->merges.rank[i] << 32) |
+                                                            (uint32_t)t->merges.merged[i]));
+    t->fingerprint = vt_fnv1a(h, &merges, sizeof merges);
     return 0;
 }
+
+uint64_t vt_tokenizer_fingerprint(const vt_tokenizer *t) { return t->fingerprint; }
 
 int vt_tokenizer_load(vt_tokenizer **out, const char *path) {
     vt_tokenizer *t = calloc(1, sizeof *t);

@@ -31,5 +31,7 @@ int vt_tokenizer_decode(const vt_tokenizer *t, const int32_t *ids, size_t n, cha
 /* Id of a token by its string (added tokens included), or -1. */
 int32_t vt_tokenizer_token_id(const vt_tokenizer *t, const char *token);
 size_t vt_tokenizer_vocab_size(const vt_tokenizer *t); /* largest id + 1 */
+/* A hash of what decides the ids (vocabulary, merges, added tokens, pattern): cache keys use it. */
+uint64_t vt_tokenizer_fingerprint(const vt_tokenizer *t);
 
 #endif

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <yaml.h>
 
+#include "data/rows.h"
 #include "util/error.h"
 #include "util/fs.h"
 
@@ -89,7 +90,7 @@ void vt_train_config_defaults(vt_train_config *c) {
         .grad_accumulation_steps = 8,
         .iters = 0,
         .epochs = 1.0,
-        .max_seq_length = 2048,
+        .max_seq_length = VT_DEFAULT_MAX_SEQ_LENGTH,
         .seed = 0,
         .image_max_pixels = 0,
         .image_min_pixels = 0,

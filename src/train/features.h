@@ -7,7 +7,7 @@
 #define VT_FEATURES_H
 
 #include "model/qwen3vl.h"
-#include "train/rows.h"
+#include "data/rows.h"
 
 typedef struct {
     size_t n_splits;

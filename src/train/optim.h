@@ -11,7 +11,7 @@
 
 #include <stdbool.h>
 
-#include "train/params.h"
+#include "lora/params.h"
 
 typedef struct {
     double beta1, beta2, eps, weight_decay;

@@ -15,14 +15,14 @@
 #include "lora/lora.h"
 #include "model/qwen3vl.h"
 #include "text/tokenizer.h"
-#include "train/batch.h"
+#include "data/batch.h"
 #include "train/checkpoint.h"
 #include "train/features.h"
 #include "train/loss.h"
 #include "train/metrics.h"
 #include "train/optim.h"
 #include "train/plan.h"
-#include "train/rows.h"
+#include "data/rows.h"
 #include "train/schedule.h"
 #include "util/fs.h"
 #include "util/mix.h"
@@ -374,11 +374,8 @@ static int load_rows(run *r) {
     TRY(vt_image_config_load(&ic, cfg->model));
     if (cfg->image_min_pixels > 0) ic.min_pixels = cfg->image_min_pixels;
     if (cfg->image_max_pixels > 0) ic.max_pixels = cfg->image_max_pixels;
-    char tokenizer_file[4200], cache[4200];
-    snprintf(tokenizer_file, sizeof tokenizer_file, "%s/tokenizer.json", cfg->model);
-    vt_rows_options o = {.tokenizer = r->tok, .images = &ic, .max_seq_length = cfg->max_seq_length,
-                         .strict = cfg->strict, .log = r->out,
-                         .tokenizer_file = vt_path_exists(tokenizer_file) ? tokenizer_file : NULL};
+    char cache[4200];
+    vt_rows_options o = vt_rows_options_init(r->tok, &ic, cfg->max_seq_length, cfg->strict, r->out);
     const char *splits[2] = {cfg->data, cfg->valid};
     vt_rows *dest[2] = {&r->train, &r->valid};
     for (int i = 0; i < 2 && splits[i]; i++) {

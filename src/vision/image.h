@@ -36,6 +36,8 @@ typedef struct {
 } vt_image_patches;
 
 void vt_image_config_default(vt_image_config *c);
+/* Values per patch row of pixel_values: channels (3) × temporal × patch × patch (Qwen3-VL: 1536). */
+int vt_image_patch_dim(const vt_image_config *c);
 /* Overlays DIR/preprocessor_config.json when it exists (size.{shortest,longest}_edge or
  * min_pixels/max_pixels, patch_size, merge_size, temporal_patch_size, image_mean, image_std). */
 int vt_image_config_load(vt_image_config *c, const char *dir);

@@ -9,6 +9,8 @@
 #include "util/fs.h"
 #include "vision/image.h"
 
+int vt_image_patch_dim(const vt_image_config *c) { return 3 * c->temporal * c->patch * c->patch; }
+
 void vt_image_config_default(vt_image_config *c) {
     *c = (vt_image_config){.min_pixels = 65536, .max_pixels = 16777216, .patch = 16, .merge = 2, .temporal = 2,
                            .mean = {0.5f, 0.5f, 0.5f}, .std = {0.5f, 0.5f, 0.5f}, .max_decode_pixels = 1L << 28};
@@ -226,7 +228,7 @@ int vt_image_preprocess(const vt_image *img, const vt_image_config *c, vt_image_
     int gh = h / c->patch, gw = w / c->patch, P = c->patch, M = c->merge, T = c->temporal;
     out->grid_t = 1, out->grid_h = gh, out->grid_w = gw;
     out->n_patches = gh * gw;
-    out->patch_dim = 3 * T * P * P;
+    out->patch_dim = vt_image_patch_dim(c);
     out->n_tokens = gh * gw / (M * M);
     out->resized_w = w, out->resized_h = h;
     out->pixel_values = malloc((size_t)out->n_patches * out->patch_dim * sizeof(float));

@@ -116,8 +116,8 @@ def test_conversations(tokenizer, tmp_path):
     data = tmp_path / "data.jsonl"
     data.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row, _ in cases), encoding="utf-8")
     out = tmp_path / "enc.safetensors"
-    subprocess.run([CLI, "encode", "--model", str(TOKENIZER), "--data", str(data), "--out", str(out), "--min-pixels",
-                    str(64 * 64), "--max-pixels", str(MAX_PIXELS)], check=True)
+    subprocess.run([CLI, "encode", "--model", str(TOKENIZER), "--data", str(data), "--out", str(out), "--image-min-pixels",
+                    str(64 * 64), "--image-max-pixels", str(MAX_PIXELS)], check=True)
     enc = {k: np.array(v) for k, v in mx.load(str(out)).items()}
     offs = enc["token_offsets"]
     for r, (row, messages) in enumerate(cases):

@@ -33,7 +33,7 @@ def test_dataset_to_logits(tmp_path):
     (tmp_path / "d.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     enc, out = tmp_path / "enc.safetensors", tmp_path / "out.safetensors"
     subprocess.run([CLI, "encode", "--model", str(TOKENIZER), "--data", str(tmp_path / "d.jsonl"), "--out", str(enc),
-                    "--min-pixels", "4096", "--max-pixels", "16384"], check=True)
+                    "--image-min-pixels", "4096", "--image-max-pixels", "16384"], check=True)
     subprocess.run([CLI, "forward", "--model", str(model_dir), "--inputs", str(enc), "--out", str(out)], check=True)
     logits = np.array(mx.load(str(out))["logits"])
     e = {k: np.array(v) for k, v in mx.load(str(enc)).items()}

@@ -33,7 +33,7 @@ def reference_rgb(path):
 
 def vlmtune(path, tmp_path, min_pixels=MIN_PIXELS, max_pixels=MAX_PIXELS):
     out, rgb = tmp_path / "pv.safetensors", tmp_path / "rgb.safetensors"
-    r = subprocess.run([CLI, "image", "--image", str(path), "--min-pixels", str(min_pixels), "--max-pixels",
+    r = subprocess.run([CLI, "image", "--image", str(path), "--image-min-pixels", str(min_pixels), "--image-max-pixels",
                         str(max_pixels), "--out", str(out), "--rgb-out", str(rgb)], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     pv = mx.load(str(out))

@@ -1,4 +1,4 @@
-/* dataset.h — JSONL datasets of (image, prompt, response) conversations.
+/* dataset.h — dataset files of (image, prompt, response) conversations, parsed into text/conversation.h's types.
  *
  * One row per line, in any of three forms (they may be mixed in one file):
  *
@@ -24,26 +24,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
-typedef enum { VT_ROLE_SYSTEM, VT_ROLE_USER, VT_ROLE_ASSISTANT } vt_role;
-
-typedef enum { VT_PART_TEXT, VT_PART_IMAGE } vt_part_kind;
-
-typedef struct {
-    vt_part_kind kind;
-    char *text;  /* VT_PART_TEXT: UTF-8 text; VT_PART_IMAGE: resolved image path.  Owned. */
-} vt_part;
-
-typedef struct {
-    vt_role role;
-    vt_part *parts;  /* owned */
-    size_t n_parts;
-} vt_message;
-
-typedef struct {
-    vt_message *messages;  /* owned */
-    size_t n_messages;
-    size_t line;           /* 1-based line in the JSONL file */
-} vt_sample;
+#include "text/conversation.h"
 
 typedef struct {
     char *path;            /* the JSONL file, as given.  Owned. */
@@ -63,8 +44,5 @@ void vt_dataset_free(vt_dataset *ds);
 /* Parses one row (a JSON object as text) into *out, resolving image paths against
  * base_dir.  Errors say "reason" only; callers add the file:line context. */
 int vt_sample_parse(vt_sample *out, const char *json, size_t len, const char *base_dir);
-void vt_sample_clear(vt_sample *s);
-
-const char *vt_role_name(vt_role role);
 
 #endif

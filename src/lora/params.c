@@ -1,4 +1,4 @@
-#include "train/params.h"
+#include "lora/params.h"
 
 #include <stdlib.h>
 #include <string.h>

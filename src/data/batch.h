@@ -1,8 +1,6 @@
-/* batch.h — encoded samples and the padded batches built from them.
+/* batch.h — padded and packed batches of encoded examples (data/example.h).
  *
- * An encoded sample is exactly what the model and the loss receive for one
- * conversation: token ids with image pads expanded, a loss mask over those ids,
- * and the preprocessed images.  A batch right-pads B samples to a common
+ * A batch right-pads B samples to a common
  * length T and lists the supervised positions: the logits at flat position
  * b·T + t predict token t+1 of row b, and are supervised when the loss mask of
  * token t+1 is set.  Only those positions ever get logits (never B×T×V). */
@@ -12,20 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum { VT_PATCH_DIM = 3 * 2 * 16 * 16 }; /* channels × temporal × patch × patch */
-
-typedef struct {
-    int32_t *ids;          /* [n_tokens], owned */
-    uint8_t *loss_mask;    /* [n_tokens], 1 = supervised target, owned */
-    size_t n_tokens;
-    float *pixel_values;   /* [n_patches, patch_dim], owned (NULL without images) */
-    size_t n_patches;
-    size_t patch_dim;
-    int32_t *grid_thw;     /* [n_images, 3], owned */
-    size_t n_images;
-} vt_encoded;
-
-void vt_encoded_clear(vt_encoded *e);
+#include "data/example.h"
 
 typedef struct {
     int B, T;

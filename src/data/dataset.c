@@ -1,5 +1,5 @@
 /* dataset.c — JSONL rows → conversations (see dataset.h for the accepted forms). */
-#include "train/dataset.h"
+#include "data/dataset.h"
 
 #include <cjson/cJSON.h>
 #include <stdbool.h>
@@ -9,10 +9,6 @@
 
 #include "util/error.h"
 #include "util/utf8.h"
-
-static const char *const role_names[] = {"system", "user", "assistant"};
-
-const char *vt_role_name(vt_role role) { return role_names[role]; }
 
 /* ------------------------------------------------------------ helpers ---- */
 
@@ -263,16 +259,6 @@ static bool is_blank(const char *s, size_t n) {
     for (size_t i = 0; i < n; i++)
         if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r' && s[i] != '\n') return false;
     return true;
-}
-
-void vt_sample_clear(vt_sample *s) {
-    if (!s) return;
-    for (size_t i = 0; i < s->n_messages; i++) {
-        for (size_t k = 0; k < s->messages[i].n_parts; k++) free(s->messages[i].parts[k].text);
-        free(s->messages[i].parts);
-    }
-    free(s->messages);
-    *s = (vt_sample){0};
 }
 
 int vt_sample_parse(vt_sample *out, const char *json, size_t len, const char *base_dir) {

@@ -1,18 +1,9 @@
-#include "train/batch.h"
+#include "data/batch.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #include "util/error.h"
-
-void vt_encoded_clear(vt_encoded *e) {
-    if (!e) return;
-    free(e->ids);
-    free(e->loss_mask);
-    free(e->pixel_values);
-    free(e->grid_thw);
-    *e = (vt_encoded){0};
-}
 
 void vt_batch_clear(vt_batch *b) {
     if (!b) return;
@@ -39,7 +30,7 @@ static int measure(vt_batch *b, const vt_encoded *const *samples, size_t n, int 
         b->n_patches += s->n_patches;
         b->n_images += s->n_images;
         b->n_real_tokens += s->n_tokens;
-        for (size_t t = 1; t < s->n_tokens; t++) b->n_targets += s->loss_mask[t] != 0;
+        b->n_targets += vt_example_targets(s, 0, NULL, NULL);
     }
     if (pad_multiple < 1) pad_multiple = 1;
     size_t T = (longest + (size_t)pad_multiple - 1) / (size_t)pad_multiple * (size_t)pad_multiple;
@@ -72,11 +63,7 @@ int vt_batch_make(vt_batch *out, const vt_encoded *const *samples, size_t n, int
         memcpy(row, s->ids, s->n_tokens * sizeof *row);
         for (size_t t = s->n_tokens; t < (size_t)b.T; t++) row[t] = pad_id;
         for (size_t t = 0; t < s->n_tokens; t++) b.attention_mask[i * (size_t)b.T + t] = 1;
-        for (size_t t = 0; t + 1 < s->n_tokens; t++) {
-            if (!s->loss_mask[t + 1]) continue;
-            b.loss_positions[target] = (int32_t)(i * (size_t)b.T + t);
-            b.targets[target++] = s->ids[t + 1];
-        }
+        target += vt_example_targets(s, i * (size_t)b.T, b.loss_positions + target, b.targets + target);
         if (s->n_patches) memcpy(b.pixel_values + patch * b.patch_dim, s->pixel_values,
                                  s->n_patches * b.patch_dim * sizeof(float));
         if (s->n_images) memcpy(b.grid_thw + image * 3, s->grid_thw, s->n_images * 3 * sizeof(int32_t));
@@ -134,11 +121,7 @@ int vt_batch_make_packed(vt_batch *out, const vt_encoded *const *samples, const 
         size_t base = (size_t)row_of[i] * b.T + at;
         memcpy(b.input_ids + base, s->ids, s->n_tokens * sizeof(int32_t));
         for (size_t t = 0; t < s->n_tokens; t++) b.attention_mask[base + t] = 1, b.segments[base + t] = segment;
-        for (size_t t = 0; t + 1 < s->n_tokens; t++) {
-            if (!s->loss_mask[t + 1]) continue;
-            b.loss_positions[target] = (int32_t)(base + t);
-            b.targets[target++] = s->ids[t + 1];
-        }
+        target += vt_example_targets(s, base, b.loss_positions + target, b.targets + target);
         if (s->n_patches) memcpy(b.pixel_values + patch * b.patch_dim, s->pixel_values,
                                  s->n_patches * b.patch_dim * sizeof(float));
         if (s->n_images) memcpy(b.grid_thw + image * 3, s->grid_thw, s->n_images * 3 * sizeof(int32_t));
