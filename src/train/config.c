@@ -350,3 +350,27 @@ void vt_train_config_print_help(FILE *f) {
     }
     vt_train_config_free(&d);
 }
+
+/* ---------------------------------------------------------- resolution ---- */
+
+static const char *flag_value(int argc, char **argv, const char *flag) {
+    for (int i = 1; i + 1 < argc; i++)
+        if (!strcmp(argv[i], flag)) return argv[i + 1];
+    return NULL;
+}
+
+int vt_train_config_from_args(vt_train_config *c, const char *config_yaml, int argc, char **argv) {
+    const char *resume = flag_value(argc, argv, "--resume");
+    if (resume && !config_yaml && !flag_value(argc, argv, "--config")) {
+        char path[4200];
+        TRY(vt_path_join(path, sizeof path, resume, "config.yaml"));
+        if (!vt_path_exists(path)) return vt_err("--resume %s: config.yaml is missing (is it a run directory?)", resume);
+        TRY(vt_train_config_load_yaml(c, path));
+        free(c->out); /* the directory it was written in: a moved or copied run continues where it is now */
+        c->out = NULL;
+    }
+    if (config_yaml) TRY(vt_train_config_load_yaml(c, config_yaml));
+    TRY(vt_train_config_parse_args(c, argc, argv));
+    if (c->resume && !c->out && !(c->out = strdup(c->resume))) return vt_err("out of memory");
+    return 0;
+}

@@ -66,6 +66,10 @@ int vt_train_config_load_yaml(vt_train_config *c, const char *path);
 /* Overlays "--flag value" pairs (and bare "--flag" for booleans); "--config F" is applied first wherever it is.
  * Unknown flags are errors.  argv[0] is skipped. */
 int vt_train_config_parse_args(vt_train_config *c, int argc, char **argv);
+/* Everything `vlmtune train ARGS` means, as the CLI and the C API both resolve it: defaults < the run's own
+ * config.yaml (with --resume RUN and no configuration file) < config_yaml (may be NULL) < --config FILE <
+ * flags; a resumed run continues in its directory unless --out says otherwise. */
+int vt_train_config_from_args(vt_train_config *c, const char *config_yaml, int argc, char **argv);
 /* Errors for settings that cannot work together (rank < 1, dropout outside [0,1), no model...). */
 int vt_train_config_validate(const vt_train_config *c);
 /* The resolved configuration as YAML. */
