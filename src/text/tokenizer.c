@@ -115,7 +115,7 @@ struct vt_tokenizer {
     str_map vocab;           /* byte-level string -> id (added tokens too) */
     char **id_to_token;      /* [n_ids], owned copies; NULL for holes */
     bool *is_added;          /* [n_ids] */
-    size_t n_ids;
+    size_t n_ids, cap_ids;
     pair_map merges;
     added_token *added;      /* longest first */
     size_t n_added;
@@ -148,11 +148,16 @@ static int json_id(const cJSON *v, const char *token, const char *file, int32_t 
 static int set_id(vt_tokenizer *t, int32_t id, const char *token, bool added, const char *file) {
     if ((size_t)id >= t->n_ids) {
         size_t n = (size_t)id + 1;
-        char **grown = realloc(t->id_to_token, n * sizeof *grown);
-        bool *ga = realloc(t->is_added, n * sizeof *ga);
-        if (grown) t->id_to_token = grown;
-        if (ga) t->is_added = ga;
-        if (!grown || !ga) return vt_err("out of memory");
+        if (n > t->cap_ids) { /* geometric growth: vocabularies come in id order, one id at a time */
+            size_t cap = t->cap_ids ? t->cap_ids : 1024;
+            while (cap < n) cap *= 2;
+            char **grown = realloc(t->id_to_token, cap * sizeof *grown);
+            if (grown) t->id_to_token = grown;
+            bool *ga = realloc(t->is_added, cap * sizeof *ga);
+            if (ga) t->is_added = ga;
+            if (!grown || !ga) return vt_err("out of memory");
+            t->cap_ids = cap;
+        }
         for (size_t i = t->n_ids; i < n; i++) t->id_to_token[i] = NULL, t->is_added[i] = false;
         t->n_ids = n;
     }

@@ -33,18 +33,8 @@ mx.set_default_device(mx.cpu)
 
 
 @pytest.fixture(scope="session")
-def setup(tmp_path_factory):
-    d = tmp_path_factory.mktemp("train")
-    subprocess.run([sys.executable, str(ROOT / "tools" / "make_fixture.py"), str(d / "fx"), "--vocab", "151936",
-                    "--layouts", "mlx,q4"], check=True)
-    model = d / "fx" / "mlx"
-    assert (TOKENIZER / "tokenizer.json").is_file(), "the Qwen3 tokenizer is missing: run tools/setup.sh --test"
-    for layout in ("mlx", "q4"):
-        for f in TOKENIZER.iterdir():
-            (d / "fx" / layout / f.name).write_bytes(f.read_bytes())
-    subprocess.run([sys.executable, str(ROOT / "tools" / "make_demo_data.py"), str(d / "data"), "--train", "4",
-                    "--valid", "2", "--test", "0", "--size", "64"], check=True)
-    return model, d / "data"
+def setup(train_setup):
+    return train_setup
 
 
 def train(model, data, out, *extra, check=True):
