@@ -395,6 +395,7 @@ static int attach_adapters(run *r, char *resume_from, size_t cap) {
         TRY(vt_checkpoint_latest(cfg->resume, resume_from, cap));
         return vt_lora_load(&r->lora, r->model, resume_from);
     }
+    TRY(vt_train_config_check_model(cfg, r->model->config.layers));
     vt_lora_config lc = {.kind = strcmp(cfg->fine_tune_type, "dora") ? VT_ADAPTER_LORA : VT_ADAPTER_DORA,
                          .rank = cfg->rank, .scale = cfg->alpha / cfg->rank, .dropout = cfg->dropout,
                          .num_layers = cfg->num_layers, .keys = cfg->keys, .vision = cfg->train_vision};
@@ -412,12 +413,7 @@ static long planned_steps(run *r) {
 
 static int setup_schedule(run *r) {
     const vt_train_config *cfg = r->cfg;
-    vt_sched_kind kind;
-    TRY(vt_schedule_kind_parse(cfg->lr_schedule, &kind));
-    r->sched = (vt_schedule){.kind = kind, .lr = cfg->learning_rate, .min_lr = cfg->min_lr, .total = r->total_steps,
-                             .warmup = cfg->warmup_steps >= 0 ? cfg->warmup_steps
-                                                              : (long)ceil(cfg->warmup_ratio * r->total_steps)};
-    return 0;
+    return vt_train_config_schedule(cfg, r->total_steps, &r->sched);
 }
 
 static int setup(run *r) {
@@ -434,8 +430,7 @@ static int setup(run *r) {
     if (r->pad_id < 0) r->pad_id = 0;
     TRY(load_rows(r));
     TRY(attach_adapters(r, resume_from, sizeof resume_from));
-    vt_adamw_config ac = vt_adamw_defaults();
-    ac.weight_decay = cfg->weight_decay;
+    vt_adamw_config ac = vt_train_config_adamw(cfg);
     TRY(vt_adamw_init(&r->opt, &ac, vt_lora_params(r->lora)));
     r->st = (vt_run_state){.best_valid = NAN, .best_step = -1};
     if (cfg->resume) TRY(vt_checkpoint_load_state(resume_from, &r->st, &r->opt));
