@@ -3,46 +3,40 @@
  *   vlmtune train --model DIR --data FILE [--valid FILE] --out RUN [--config run.yaml] [options]
  *   vlmtune train --resume RUN [options]
  *
- * Settings: defaults < --config FILE < flags (`vlmtune train --help` lists them).  With
- * --resume and no --config, the run's own config.yaml is the base, so only the flags given
- * change.  Exit status: 0 when finished, 130/143 when stopped by SIGINT/SIGTERM after
- * writing a checkpoint (resumable). */
+ * Settings: defaults < RUN/config.yaml (with --resume and no --config) < --config FILE < flags,
+ * resolved by vt_train_config_from_args (`vlmtune train --help` lists them, --help-keys the other
+ * tools' key names a --config file may use).  --print-config prints the result instead of training.
+ * Exit status: 0 when finished, 130/143 when stopped by SIGINT/SIGTERM after writing a checkpoint
+ * (resumable). */
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "cli/commands.h"
 #include "train/trainer.h"
 #include "util/error.h"
-#include "util/fs.h"
 
-static const char *flag_value(int argc, char **argv, const char *flag) {
-    for (int i = 1; i + 1 < argc; i++)
-        if (!strcmp(argv[i], flag)) return argv[i + 1];
-    return NULL;
+static bool has_flag(int argc, char **argv, const char *flag) {
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], flag)) return true;
+    return false;
 }
 
 int cmd_train(int argc, char **argv) {
-    for (int i = 1; i < argc; i++)
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            printf("usage: vlmtune train --model DIR --data FILE [--valid FILE] --out RUN [--config run.yaml] [options]\n"
-                   "       vlmtune train --resume RUN [options]\n\noptions (YAML key in brackets):\n");
-            vt_train_config_print_help(stdout);
-            return 0;
-        }
-    vt_train_config cfg;
-    vt_train_config_defaults(&cfg);
-    const char *resume = flag_value(argc, argv, "--resume");
-    int rc = 0;
-    if (resume && !flag_value(argc, argv, "--config")) {
-        char path[4200];
-        snprintf(path, sizeof path, "%s/config.yaml", resume);
-        if (!vt_path_exists(path)) rc = vt_err("--resume %s: config.yaml is missing (is it a run directory?)", resume);
-        else rc = vt_train_config_load_yaml(&cfg, path);
+    if (has_flag(argc, argv, "--help") || has_flag(argc, argv, "-h")) {
+        vt_train_config_print_help(stdout);
+        return 0;
     }
-    if (rc == 0) rc = vt_train_config_parse_args(&cfg, argc, argv);
-    if (rc == 0 && cfg.resume && !cfg.out) { /* resuming continues in the same directory unless told otherwise */
-        cfg.out = strdup(cfg.resume);
-        if (!cfg.out) rc = vt_err("out of memory");
+    if (has_flag(argc, argv, "--help-keys")) {
+        vt_train_config_print_peer_keys(stdout);
+        return 0;
+    }
+    vt_train_config cfg;
+    int rc = vt_train_config_from_args(&cfg, NULL, argc, argv);
+    if (rc == 0 && has_flag(argc, argv, "--print-config")) {
+        rc = vt_train_config_write_yaml(&cfg, stdout);
+        vt_train_config_free(&cfg);
+        return rc;
     }
     vt_train_result res;
     if (rc == 0) rc = vt_train(&cfg, stdout, &res);
