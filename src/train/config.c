@@ -656,8 +656,9 @@ int vt_train_config_validate(const vt_train_config *c) {
     if (!c->out || !*c->out) return vt_err("no run directory: give --out DIR");
     if (c->valid && !*c->valid) return vt_err("valid: empty path");
     for (size_t i = 0; i < N_FIELDS; i++) {
+        if (fields[i].type != T_STR || !fields[i].choices) continue;
         const char *s = *(char *const *)((const char *)c + fields[i].offset);
-        if (fields[i].type == T_STR && fields[i].choices && !(s && choice_ok(fields[i].choices, s))) {
+        if (!s || !choice_ok(fields[i].choices, s)) {
             char allowed[160];
             choices_text(fields[i].choices, allowed, sizeof allowed);
             return vt_err("%s must be one of: %s (got '%s')", fields[i].yaml, allowed, s ? s : "");
