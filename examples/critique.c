@@ -28,7 +28,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "critique: %s\n", vlmtune_last_error());
         return 1;
     }
-    vlmtune_generate_options o = vlmtune_generate_defaults();
+    vlmtune_generate_options o = vlmtune_generate_defaults(m);
     o.max_tokens = 64;
     char *answer = NULL;
     int rc = vlmtune_generate(m, NULL, &photo, 1, prompt, &o, print_piece, NULL, &answer);

@@ -2,7 +2,7 @@
 #include <math.h>
 
 #include "test.h"
-#include "train/loss.h"
+#include "eval/loss.h"
 
 int main(void) {
     TEST_BEGIN();

@@ -320,6 +320,7 @@ static void test_resume_resolution(void) {
 
     vt_train_config c;
     char *a1[] = {"train", "--resume", moved};
+    vt_train_config_defaults(&c);
     CHECK_OK(vt_train_config_from_args(&c, NULL, 3, a1));
     CHECK(!strcmp(c.out, moved) && !strcmp(c.resume, moved));
     CHECK(c.rank == 4 && c.learning_rate == 0.002 && c.iters == 30 && !strcmp(c.model, "/m"));
@@ -329,11 +330,13 @@ static void test_resume_resolution(void) {
     char joined[200];
     snprintf(joined, sizeof joined, "--resume=%s", moved);
     a2[1] = joined;
+    vt_train_config_defaults(&c);
     CHECK_OK(vt_train_config_from_args(&c, NULL, 4, a2));
     CHECK(!strcmp(c.out, moved) && c.iters == 40 && c.rank == 4); /* flags over the run's settings */
     vt_train_config_free(&c);
 
     char *a3[] = {"train", "--resume", moved, "--out", other};
+    vt_train_config_defaults(&c);
     CHECK_OK(vt_train_config_from_args(&c, NULL, 5, a3));
     CHECK(!strcmp(c.out, other));
     vt_train_config_free(&c);
@@ -341,15 +344,18 @@ static void test_resume_resolution(void) {
     /* with a configuration file, that file is the base instead of the run's */
     const char *cfg = write_file("f.yaml", "model: /m2\nadapter_path: /somewhere\nlora_rank: 2\nlora_alpha: 4\n");
     char *a4[] = {"train", "--resume", moved, "--config", (char *)cfg, "--rank", "6"};
+    vt_train_config_defaults(&c);
     CHECK_OK(vt_train_config_from_args(&c, NULL, 7, a4));
     CHECK(!strcmp(c.model, "/m2") && c.rank == 6 && c.iters == 0 && !strcmp(c.out, moved));
     vt_train_config_free(&c);
     char *a5[] = {"train", "--rank", "6"};
+    vt_train_config_defaults(&c);
     CHECK_OK(vt_train_config_from_args(&c, cfg, 3, a5)); /* the C API's configuration file */
     CHECK(!strcmp(c.model, "/m2") && c.rank == 6 && !strcmp(c.out, "/somewhere"));
     vt_train_config_free(&c);
 
     char *a6[] = {"train", "--resume", other};
+    vt_train_config_defaults(&c);
     CHECK_FAILS(vt_train_config_from_args(&c, NULL, 3, a6), "config.yaml is missing");
     vt_train_config_free(&c);
     unlink(path);

@@ -1,22 +1,17 @@
-/* api.c — include/vlmtune.h on top of the library's modules. */
+/* api.c — include/vlmtune.h on top of the library's session, generation, evaluation and trainer. */
 #include "vlmtune.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "generate/generate.h"
+#include "eval/eval.h"
 #include "generate/stream.h"
-#include "lora/lora.h"
-#include "train/config.h"
-#include "data/rows.h"
+#include "session/session.h"
 #include "train/trainer.h"
 
 struct vlmtune_model {
-    vt_model *model;
-    vt_lora *lora;       /* NULL without an adapter */
-    vt_tokenizer *tok;
-    vt_image_config images;
-    int32_t eos[2];
+    vt_session s;
 };
 
 const char *vlmtune_version(void) { return "vlmtune 0.1.0"; }
@@ -24,34 +19,43 @@ const char *vlmtune_last_error(void) { return vt_errmsg(); }
 
 void vlmtune_free(vlmtune_model *m) {
     if (!m) return;
-    vt_lora_free(m->lora);
-    vt_tokenizer_free(m->tok);
-    vt_model_free(m->model);
+    vt_session_close(&m->s);
     free(m);
 }
 
 int vlmtune_load(vlmtune_model **out, const char *model_dir, const char *adapter_dir) {
     vlmtune_model *m = calloc(1, sizeof *m);
     if (!m) return vt_err("out of memory");
-    vt_image_config_default(&m->images);
-    int rc = vt_model_load(&m->model, model_dir) || (adapter_dir && vt_lora_load(&m->lora, m->model, adapter_dir)) ||
-             vt_tokenizer_load(&m->tok, model_dir) || vt_image_config_load(&m->images, model_dir);
-    if (rc) {
-        vlmtune_free(m);
+    vt_session_options o = {.model = model_dir, .adapter = adapter_dir, .weights = true, .tokenizer = true};
+    if (vt_session_open(&m->s, &o)) {
+        free(m);
         return -1;
     }
-    m->eos[0] = vt_tokenizer_token_id(m->tok, "<|im_end|>");
-    m->eos[1] = vt_tokenizer_token_id(m->tok, "<|endoftext|>");
     *out = m;
     return 0;
 }
 
-int vlmtune_tokenize(const vlmtune_model *m, const char *text, int32_t **ids, size_t *n) {
-    return vt_tokenizer_encode(m->tok, text, strlen(text), ids, n);
+int vlmtune_set_image_pixels(vlmtune_model *m, long min_pixels, long max_pixels) {
+    long lo = min_pixels > 0 ? min_pixels : m->s.images.min_pixels, hi = max_pixels > 0 ? max_pixels : m->s.images.max_pixels;
+    if (min_pixels < 0 || max_pixels < 0 || hi < lo)
+        return vt_err("image pixels: need 0 <= min_pixels <= max_pixels (0 keeps the current value; got %ld, %ld)",
+                      min_pixels, max_pixels);
+    m->s.images.min_pixels = lo, m->s.images.max_pixels = hi;
+    return 0;
 }
 
-vlmtune_generate_options vlmtune_generate_defaults(void) {
-    return (vlmtune_generate_options){.max_tokens = 256, .top_p = 1.0, .repetition_penalty = 1.0};
+int vlmtune_tokenize(const vlmtune_model *m, const char *text, int32_t **ids, size_t *n) {
+    return vt_tokenizer_encode(m->s.tok, text, strlen(text), ids, n);
+}
+
+/* ---------------------------------------------------------------- generation ---- */
+
+vlmtune_generate_options vlmtune_generate_defaults(const vlmtune_model *m) {
+    vlmtune_generate_options d = {.max_tokens = 256, .top_p = 1.0, .repetition_penalty = 1.0};
+    if (!m) return d;
+    const vt_generate_options *g = &m->s.generation;
+    d.temperature = g->temperature, d.top_p = g->top_p, d.top_k = g->top_k, d.repetition_penalty = g->repetition_penalty;
+    return d;
 }
 
 typedef struct {
@@ -74,21 +78,21 @@ int vlmtune_generate(vlmtune_model *m, const char *system, const char *const *im
                      void *ctx, char **answer) {
     enum { MAX_IMAGES = 64 };
     if (n_images > MAX_IMAGES) return vt_err("more than %d images", MAX_IMAGES);
-    vlmtune_generate_options d = options ? *options : vlmtune_generate_defaults();
+    vlmtune_generate_options d = options ? *options : vlmtune_generate_defaults(m);
     vt_part parts[MAX_IMAGES + 2];
     vt_message msgs[2];
     vt_sample s;
     vt_conversation_prompt(&s, parts, msgs, system, images, n_images, prompt);
     vt_encoded e = {0};
     vt_generation g = {0};
-    relay r = {.stream = {.tok = m->tok}, .on_text = on_text, .ctx = ctx};
-    vt_generate_options o = {.max_tokens = d.max_tokens, .temperature = d.temperature, .top_k = d.top_k,
-                             .top_p = d.top_p, .repetition_penalty = d.repetition_penalty, .seed = d.seed,
-                             .eos = m->eos, .n_eos = m->eos[1] >= 0 ? 2 : 1};
-    int rc = vt_encode_sample(&s, m->tok, &m->images, true, &e) || vt_generate(m->model, &e, &o, relay_token, &r, &g);
+    relay r = {.stream = {.tok = m->s.tok}, .on_text = on_text, .ctx = ctx};
+    vt_generate_options o = m->s.generation;
+    o.max_tokens = d.max_tokens, o.temperature = d.temperature, o.top_k = d.top_k, o.top_p = d.top_p;
+    o.repetition_penalty = d.repetition_penalty, o.seed = d.seed;
+    int rc = vt_encode_sample(&s, m->s.tok, &m->s.images, true, &e) || vt_generate(m->s.model, &e, &o, relay_token, &r, &g);
     if (rc == 0 && answer) {
         size_t len;
-        rc = vt_tokenizer_decode(m->tok, g.ids, g.n, answer, &len);
+        rc = vt_tokenizer_decode(m->s.tok, g.ids, g.n, answer, &len);
     }
     free(g.ids);
     vt_text_stream_free(&r.stream);
@@ -96,12 +100,65 @@ int vlmtune_generate(vlmtune_model *m, const char *system, const char *const *im
     return rc;
 }
 
-int vlmtune_train(const char *config_yaml, int argc, char **argv) {
+/* ---------------------------------------------------------------- evaluation ---- */
+
+typedef struct {
+    int (*on_row)(void *ctx, const vlmtune_eval_row *row);
+    void *ctx;
+} eval_relay;
+
+static int relay_row(void *ctx, const vt_eval_row *r) {
+    const eval_relay *e = ctx;
+    vlmtune_eval_row row = {r->index, r->line, r->loss, r->tokens, r->generated, r->reference, r->exact, r->f1};
+    return e->on_row(e->ctx, &row) ? vt_err("stopped by the row callback") : 0;
+}
+
+int vlmtune_eval(vlmtune_model *m, const char *data_path, const vlmtune_eval_options *options,
+                 int (*on_row)(void *ctx, const vlmtune_eval_row *row), void *ctx, vlmtune_eval_result *result) {
+    vt_eval_options o = {.generate = options && options->generate, .max_tokens = options ? options->max_tokens : 0};
+    eval_relay relay = {on_row, ctx};
+    vt_dataset *ds;
+    vt_eval_result r;
+    TRY(vt_dataset_load(&ds, data_path));
+    int rc = vt_eval_dataset(&m->s, ds, &o, on_row ? relay_row : NULL, &relay, &r);
+    vt_dataset_free(ds);
+    if (rc == 0 && result)
+        *result = (vlmtune_eval_result){r.rows, r.tokens, r.loss, r.perplexity, r.exact_match, r.f1};
+    return rc;
+}
+
+/* ------------------------------------------------------------------ training ---- */
+
+static void relay_step(void *ctx, const vt_train_report *r, bool report) {
+    const vlmtune_train_callbacks *cb = ctx;
+    if (!cb->on_progress) return;
+    vlmtune_progress p = {r->step, r->total_steps, r->epoch, r->loss, r->lr, r->grad_norm, r->tokens_per_s,
+                          r->trained_tokens, r->peak_mem_gb, r->ms_per_step, report, r->skipped};
+    cb->on_progress(cb->ctx, &p);
+}
+
+static void relay_valid(void *ctx, long step, double loss, bool best) {
+    const vlmtune_train_callbacks *cb = ctx;
+    if (cb->on_validation) cb->on_validation(cb->ctx, step, loss, best);
+}
+
+static bool relay_stop(void *ctx) {
+    const vlmtune_train_callbacks *cb = ctx;
+    return cb->stop && *cb->stop;
+}
+
+int vlmtune_train(const char *config_yaml, int argc, char **argv, const vlmtune_train_callbacks *callbacks,
+                  vlmtune_train_result *result) {
+    vt_train_callbacks cb = {0};
+    if (callbacks)
+        cb = (vt_train_callbacks){.ctx = (void *)callbacks, .on_step = relay_step, .on_valid = relay_valid,
+                                  .should_stop = relay_stop};
     vt_train_config cfg;
     vt_train_config_defaults(&cfg);
-    vt_train_result res;
-    int rc = (config_yaml && vt_train_config_load_yaml(&cfg, config_yaml)) ||
-             vt_train_config_parse_args(&cfg, argc, argv) || vt_train(&cfg, stdout, &res);
+    vt_train_result r;
+    int rc = vt_train_config_from_args(&cfg, config_yaml, argc, argv) || vt_train(&cfg, &cb, &r);
     vt_train_config_free(&cfg);
+    if (rc == 0 && result)
+        *result = (vlmtune_train_result){r.steps_done, r.last_loss, r.best_valid_loss, r.best_step, r.interrupted};
     return rc ? -1 : 0;
 }

@@ -75,3 +75,12 @@ int vt_args_image_config(const vt_option *opts, const char *model_dir, vt_image_
         return vt_err("--image-max-pixels (%ld) must be at least --image-min-pixels (%ld)", ic->max_pixels, ic->min_pixels);
     return 0;
 }
+
+int vt_args_session(const vt_option *opts, bool weights, bool tokenizer, vt_session *s) {
+    vt_session_options o = {.model = vt_args_value(opts, "model"), .adapter = vt_args_value(opts, "adapter"),
+                            .tokenizer_path = vt_args_value(opts, "tokenizer"), .weights = weights,
+                            .tokenizer = tokenizer, .notes = stderr};
+    TRY(vt_args_int(opts, "image-min-pixels", 0, 1, 1L << 40, &o.image_min_pixels));
+    TRY(vt_args_int(opts, "image-max-pixels", 0, 1, 1L << 40, &o.image_max_pixels));
+    return vt_session_open(s, &o);
+}

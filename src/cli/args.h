@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 
+#include "session/session.h"
 #include "vision/image.h"
 
 typedef struct {
@@ -35,5 +36,8 @@ int vt_args_int(const vt_option *opts, const char *name, long def, long lo, long
  * --image-min-pixels / --image-max-pixels when the command has and was given them. */
 int vt_args_image_config(const vt_option *opts, const char *model_dir, vt_image_config *ic);
 void vt_args_help(const vt_option *opts, const char *usage, FILE *f);
+/* Opens the session a command's options describe: --model, and where the command has them --adapter,
+ * --tokenizer and the image options; with the weights and the tokenizer as asked; notes go to stderr. */
+int vt_args_session(const vt_option *opts, bool weights, bool tokenizer, vt_session *s);
 
 #endif

@@ -8,7 +8,8 @@
  * OUT.safetensors: logits [B, T, vocab] float32; with --dump-vision also
  *                  vision [image tokens, hidden], deepstack.K [image tokens, hidden],
  *                  hidden [B, T, hidden] and positions [3, B, T] int32.
- * --adapter DIR applies an adapter (mlx-vlm format) on the fly. */
+ * --adapter DIR applies an adapter (mlx-vlm or PEFT layout) on the fly, with the image settings it was
+ * trained with (they matter only to inputs made elsewhere, e.g. by `vlmtune encode`). */
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -16,8 +17,6 @@
 #include "cli/commands.h"
 #include "data/batch.h"
 #include "data/rowset.h"
-#include "lora/lora.h"
-#include "model/qwen3vl.h"
 
 typedef struct {
     int32_t *ids, *mask, *grid;
@@ -93,11 +92,11 @@ static int write_outputs(const vt_model *m, const forward_inputs *in, const vt_m
     if (rc == 0 && dump) {
         rc = mx_tensors_set(t, "hidden", o->hidden) || mx_from_data(&pos, o->positions, pshape, 3, MX_INT32) ||
              mx_tensors_set(t, "positions", pos);
-        if (rc == 0 && o->vision) rc = mx_tensors_set(t, "vision", o->vision);
-        for (int k = 0; rc == 0 && o->vision && k < o->n_deepstack; k++) {
+        if (rc == 0 && o->vision.merged) rc = mx_tensors_set(t, "vision", o->vision.merged);
+        for (int k = 0; rc == 0 && o->vision.merged && k < o->vision.n_deepstack; k++) {
             char name[32];
             snprintf(name, sizeof name, "deepstack.%d", k);
-            rc = mx_tensors_set(t, name, o->deepstack[k]);
+            rc = mx_tensors_set(t, name, o->vision.deepstack[k]);
         }
     }
     if (rc == 0) rc = mx_tensors_meta_set(t, "producer", "vlmtune forward") || mx_save_safetensors(path, t);
@@ -109,31 +108,28 @@ int cmd_forward(int argc, char **argv) {
     vt_option opts[] = {{"model", "DIR", "model directory", true},
                         {"inputs", "IN.safetensors", "input_ids, attention_mask, pixel_values, image_grid_thw", true},
                         {"out", "OUT.safetensors", "where to write logits [B, T, vocab] float32", true},
-                        {"adapter", "DIR", "adapter directory (adapters.safetensors + adapter_config.json)", false},
+                        {"adapter", "DIR", "adapter directory (mlx-vlm or PEFT layout)", false},
                         {"dump-vision", NULL, "also write vision, deepstack.K, hidden and positions", false},
                         {0}};
     int rc = vt_args_parse(opts, argc, argv, "vlmtune forward --model DIR --inputs IN.safetensors --out OUT.safetensors");
     if (rc) return rc > 0 ? 0 : -1;
-    vt_model *m = NULL;
-    vt_lora *lora = NULL;
+    vt_session s;
+    TRY(vt_args_session(opts, true, false, &s));
     mx_tensors *t = NULL;
     forward_inputs in = {0};
     vt_model_outputs o = {0};
     mx_arena *scope = mx_scope_begin();
     const char *path = vt_args_value(opts, "inputs");
-    const char *adapter = vt_args_value(opts, "adapter");
-    rc = vt_model_load(&m, vt_args_value(opts, "model")) || (adapter && vt_lora_load(&lora, m, adapter)) ||
-         mx_load_safetensors(&t, path) || read_inputs(t, path, &in);
+    rc = mx_load_safetensors(&t, path) || read_inputs(t, path, &in);
     if (rc == 0) {
         vt_model_inputs mi = {in.B, in.T, in.ids, in.mask, in.pixels, in.grid, in.n_images};
-        rc = vt_model_forward(m, &mi, &o) ||
-             write_outputs(m, &in, &o, vt_args_flag(opts, "dump-vision"), vt_args_value(opts, "out"));
+        rc = vt_model_forward(s.model, &mi, &o) ||
+             write_outputs(s.model, &in, &o, vt_args_flag(opts, "dump-vision"), vt_args_value(opts, "out"));
     }
     vt_model_outputs_clear(&o);
     free(in.ids), free(in.mask), free(in.grid);
     mx_tensors_free(t);
     mx_scope_end(scope);
-    vt_lora_free(lora);
-    vt_model_free(m);
+    vt_session_close(&s);
     return rc;
 }

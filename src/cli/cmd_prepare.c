@@ -14,7 +14,6 @@
 #include "cli/commands.h"
 #include "data/rows.h"
 #include "util/error.h"
-#include "util/fs.h"
 
 typedef struct {
     size_t rows, images, tokens, image_tokens, supervised, longest;
@@ -26,10 +25,8 @@ static void measure(const vt_rows *r, int32_t image_pad, stats *s) {
     for (size_t i = 0; i < r->n; i++) {
         const vt_encoded *e = &r->rows[i];
         s->images += e->n_images, s->tokens += e->n_tokens;
-        for (size_t t = 0; t < e->n_tokens; t++) {
-            s->image_tokens += e->ids[t] == image_pad;
-            s->supervised += t > 0 && e->loss_mask[t];
-        }
+        for (size_t t = 0; t < e->n_tokens; t++) s->image_tokens += e->ids[t] == image_pad;
+        s->supervised += vt_example_targets(e, 0, NULL, NULL);
         s->longest = e->n_tokens > s->longest ? e->n_tokens : s->longest;
         int k = 0;
         while (k < 23 && ((size_t)2 << k) <= e->n_tokens) k++;
@@ -61,35 +58,30 @@ int cmd_prepare(int argc, char **argv) {
                         {"max-seq-length", "N", "longest row in tokens, images included [2048]", false},
                         {"strict", NULL, "a row longer than that is an error, not skipped", false},
                         {"cache-dir", "DIR", "where to keep the encoded rows [next to the data; none: off]", false},
-                        {"image-min-pixels", "N", "smallest resized image area (default: the model's)", false},
-                        {"image-max-pixels", "N", "largest resized image area (default: the model's)", false},
+                        VT_IMAGE_OPTIONS,
                         {0}};
     int rc = vt_args_parse(opts, argc, argv, "vlmtune prepare --model DIR --data FILE.jsonl [--valid FILE.jsonl]");
     if (rc) return rc > 0 ? 0 : -1;
-    const char *model = vt_args_value(opts, "model");
-    vt_image_config ic;
     long max_seq;
-    TRY(vt_args_image_config(opts, model, &ic));
     TRY(vt_args_int(opts, "max-seq-length", VT_DEFAULT_MAX_SEQ_LENGTH, 16, 1 << 24, &max_seq));
-    vt_tokenizer *tok;
-    TRY(vt_tokenizer_load(&tok, model));
-    char cache[4200];
-    vt_rows_options o = vt_rows_options_init(tok, &ic, (int)max_seq, vt_args_flag(opts, "strict"), stdout);
+    vt_session s;
+    TRY(vt_args_session(opts, false, true, &s));
+    vt_rows_options o = vt_rows_options_init(s.tok, &s.images, (int)max_seq, vt_args_flag(opts, "strict"), stdout);
     const char *files[2] = {vt_args_value(opts, "data"), vt_args_value(opts, "valid")};
-    int32_t pad = vt_tokenizer_token_id(tok, "<|image_pad|>");
+    char cache[4200];
     for (int i = 0; rc == 0 && i < 2 && files[i]; i++) {
         vt_rows rows;
-        stats s;
+        stats st;
         o.path = files[i];
         o.cache_dir = vt_rows_cache_dir(vt_args_value(opts, "cache-dir"), files[i], cache, sizeof cache);
         rc = vt_rows_load(&rows, &o);
         if (rc == 0) {
-            measure(&rows, pad, &s);
-            print_stats(files[i], &rows, &s);
+            measure(&rows, s.ids.image_pad, &st);
+            print_stats(files[i], &rows, &st);
             if (o.cache_dir) printf("  cached in %s\n", o.cache_dir);
         }
         vt_rows_free(&rows);
     }
-    vt_tokenizer_free(tok);
+    vt_session_close(&s);
     return rc;
 }

@@ -9,7 +9,7 @@
 
 #include "cli/commands.h"
 #include "mlx/mx.h"
-#include "train/loss.h"
+#include "eval/loss.h"
 #include "train/optim.h"
 #include "util/fs.h"
 

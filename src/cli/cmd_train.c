@@ -6,15 +6,38 @@
  * Settings: defaults < RUN/config.yaml (with --resume and no --config) < --config FILE < flags,
  * resolved by vt_train_config_from_args (`vlmtune train --help` lists them, --help-keys the other
  * tools' key names a --config file may use).  --print-config prints the result instead of training.
- * Exit status: 0 when finished, 130/143 when stopped by SIGINT/SIGTERM after writing a checkpoint
- * (resumable). */
+ * SIGINT and SIGTERM stop the run after its next step with a checkpoint written; the exit status is
+ * then 130/143 (resumable). */
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "cli/commands.h"
+#include "cli/progress.h"
 #include "train/trainer.h"
 #include "util/error.h"
+
+static volatile sig_atomic_t stop_signal;
+static void on_signal(int sig) { stop_signal = sig; }
+static bool should_stop(void *ctx) { return stop_signal != 0; }
+
+/* Runs with SIGINT/SIGTERM turned into a stop request, restoring the handlers after. */
+static int train_with_signals(const vt_train_config *cfg, vt_train_result *res) {
+    vt_progress progress;
+    vt_train_callbacks cb = vt_progress_callbacks(&progress, stdout);
+    cb.should_stop = should_stop;
+    struct sigaction sa = {.sa_handler = on_signal}, old_int, old_term;
+    sigemptyset(&sa.sa_mask);
+    stop_signal = 0;
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
+    int rc = vt_train(cfg, &cb, res);
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
+    vt_progress_end(&progress);
+    return rc;
+}
 
 static bool has_flag(int argc, char **argv, const char *flag) {
     for (int i = 1; i < argc; i++)
@@ -32,21 +55,21 @@ int cmd_train(int argc, char **argv) {
         return 0;
     }
     vt_train_config cfg;
-    int rc = vt_train_config_from_args(&cfg, NULL, argc, argv);
-    if (rc == 0 && has_flag(argc, argv, "--print-config")) {
-        rc = vt_train_config_write_yaml(&cfg, stdout);
+    vt_train_config_defaults(&cfg);
+    if (has_flag(argc, argv, "--print-config")) {
+        int rc = vt_train_config_from_args(&cfg, NULL, argc, argv) || vt_train_config_write_yaml(&cfg, stdout);
         vt_train_config_free(&cfg);
         return rc;
     }
     vt_train_result res;
-    if (rc == 0) rc = vt_train(&cfg, stdout, &res);
-    if (rc == 0) {
-        if (res.interrupted) vt_cli_exit_status = 128 + res.signal;
-        else {
-            printf("done: %ld steps, last loss %.4f", res.steps_done, res.last_loss);
-            if (res.best_step >= 0) printf(", best validation loss %.4f at step %ld", res.best_valid_loss, res.best_step);
-            printf("; adapters in %s\n", cfg.out);
-        }
+    int rc = vt_train_config_from_args(&cfg, NULL, argc, argv) || train_with_signals(&cfg, &res);
+    if (rc == 0 && res.interrupted) {
+        printf("interrupted at step %ld: checkpoint written; continue with --resume %s\n", res.steps_done, cfg.out);
+        vt_cli_exit_status = 128 + (int)stop_signal;
+    } else if (rc == 0) {
+        printf("done: %ld steps, last loss %.4f", res.steps_done, res.last_loss);
+        if (res.best_step >= 0) printf(", best validation loss %.4f at step %ld", res.best_valid_loss, res.best_step);
+        printf("; adapters in %s\n", cfg.out);
     }
     vt_train_config_free(&cfg);
     return rc;

@@ -7,20 +7,14 @@
 #include <time.h>
 
 #include "model/text.h"
+#include "util/clock.h"
 #include "util/mix.h"
 
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 /* Logits of the last position of ids[0..n). */
-static int last_logits(const vt_model *m, const int32_t *ids, size_t n, const vt_encoded *p, mx_array vision,
-                       const mx_array *deepstack, vt_kv_cache *cache, mx_array *logits) {
+static int last_logits(const vt_model *m, const int32_t *ids, size_t n, const vt_encoded *p,
+                       const vt_vision_features *vision, vt_kv_cache *cache, mx_array *logits) {
     vt_model_inputs in = {.B = 1, .T = (int)n, .input_ids = ids, .grid_thw = p->grid_thw, .n_images = (int)p->n_images,
-                          .vision_features = vision, .cache = cache};
-    for (int k = 0; vision && k < m->config.n_deepstack; k++) in.deepstack_features[k] = deepstack[k];
+                          .vision = vision->merged ? vision : NULL, .cache = cache};
     vt_model_outputs o;
     mx_array last;
     int H = m->config.hidden, rc = vt_model_forward(m, &in, &o);
@@ -101,16 +95,16 @@ static bool is_eos(const vt_generate_options *o, int32_t id) {
 }
 
 /* Logits of the next token: prefill (step 0) or one decode step, or a full forward without cache. */
-static int next_logits(const vt_model *m, const vt_encoded *p, const int32_t *ids, size_t n, int step, mx_array vision,
-                       const mx_array *deepstack, bool no_cache, vt_kv_cache *cache, mx_array *logits) {
-    if (no_cache) return last_logits(m, ids, n, p, vision, deepstack, NULL, logits);
+static int next_logits(const vt_model *m, const vt_encoded *p, const int32_t *ids, size_t n, int step,
+                       const vt_vision_features *vision, bool no_cache, vt_kv_cache *cache, mx_array *logits) {
+    if (no_cache) return last_logits(m, ids, n, p, vision, NULL, logits);
     if (step > 0) {
         mx_array h, row;
         TRY(vt_model_decode(m, cache, ids[n - 1], &h));
         TRY(mx_reshape(&row, h, (int[]){1, m->config.hidden}, 2));
         return vt_model_logits(m, row, logits);
     }
-    return last_logits(m, ids, n, p, vision, deepstack, cache, logits);
+    return last_logits(m, ids, n, p, vision, cache, logits);
 }
 
 int vt_generate(const vt_model *m, const vt_encoded *p, const vt_generate_options *o,
@@ -123,29 +117,29 @@ int vt_generate(const vt_model *m, const vt_encoded *p, const vt_generate_option
     size_t n = p->n_tokens;
     vt_kv_cache cache = {0};
     mx_arena *scope = mx_scope_begin();
-    mx_array vision = NULL, deepstack[VT_MAX_DEEPSTACK] = {0};
-    double t0 = now();
+    vt_vision_features vision = {0};
+    double t0 = vt_now();
     int rc = o->no_cache ? 0 : vt_kv_cache_init(&cache, m->config.layers);
     if (rc == 0 && p->n_images) {
         mx_array pixels;
         rc = mx_from_data(&pixels, p->pixel_values, (int[]){(int)p->n_patches, (int)p->patch_dim}, 2, MX_FLOAT32) ||
-             vt_vision_forward(m, pixels, p->grid_thw, (int)p->n_images, false, &vision, deepstack);
+             vt_vision_forward(m, pixels, p->grid_thw, (int)p->n_images, false, &vision);
     }
     for (int step = 0; rc == 0 && step < o->max_tokens; step++) {
         mx_arena *inner = mx_scope_begin();
         mx_array logits;
         int32_t id = 0;
-        rc = next_logits(m, p, ids, n, step, vision, deepstack, o->no_cache, &cache, &logits);
+        rc = next_logits(m, p, ids, n, step, &vision, o->no_cache, &cache, &logits);
         if (rc == 0 && o->repetition_penalty > 0 && o->repetition_penalty != 1)
             rc = penalize(&logits, ids, n, o->repetition_penalty);
         if (rc == 0) rc = pick(logits, o, (size_t)step, &id);
         mx_scope_end(inner);
-        if (step == 0) out->prompt_seconds = now() - t0, t0 = now();
+        if (step == 0) out->prompt_seconds = vt_now() - t0, t0 = vt_now();
         if (rc || is_eos(o, id)) break;
         ids[n++] = id;
         if (on_token) rc = on_token(ctx, id);
     }
-    out->generate_seconds = now() - t0;
+    out->generate_seconds = vt_now() - t0;
     mx_scope_end(scope);
     vt_kv_cache_free(&cache);
     if (rc) {

@@ -39,6 +39,15 @@ void vt_hf_name(const char *name, char *buf, size_t cap) {
     snprintf(buf, cap, "%s", name);
 }
 
+int vt_patch_embed_to_layout(mx_tensors *t, bool from_hf, bool to_hf) {
+    mx_array w = mx_tensors_get(t, VT_PATCH_EMBED_WEIGHT), moved;
+    if (!w || from_hf == to_hf) return 0;
+    int to_mlx[5] = {0, 2, 3, 4, 1}, to_hf_perm[5] = {0, 4, 1, 2, 3};
+    TRY(mx_transpose(&moved, w, to_hf ? to_hf_perm : to_mlx, 5));
+    TRY(mx_contiguous(&moved, moved));
+    return mx_tensors_set(t, VT_PATCH_EMBED_WEIGHT, moved);
+}
+
 /* Adds every tensor of one file under its canonical name. */
 static int add_file(vt_model_files *f, const char *path, const char *shown) {
     mx_tensors *t;

@@ -26,4 +26,10 @@ void vt_canonical_name(const char *name, char *buf, size_t cap, bool *was_hf);
 /* The Hugging Face name for an mlx-vlm name (the inverse of vt_canonical_name). */
 void vt_hf_name(const char *name, char *buf, size_t cap);
 
+/* The vision tower's patch embedding (a Conv3d weight) is the one tensor whose layout differs: mlx-vlm
+ * keeps (out, T, H, W, C), Hugging Face (out, C, T, H, W). */
+#define VT_PATCH_EMBED_WEIGHT "vision_tower.patch_embed.proj.weight"
+/* Rewrites t's patch embedding (when present) from one layout to the other; nothing when they agree. */
+int vt_patch_embed_to_layout(mx_tensors *t, bool from_hf, bool to_hf);
+
 #endif

@@ -9,11 +9,10 @@
 #include <unistd.h>
 
 #include "io/json.h"
+#include "io/model_dir.h"
 #include "util/fs.h"
 
 enum { SHARD_BYTES = 5000000000 }; /* mlx-vlm's own shard size */
-
-static const char *PATCH = "vision_tower.patch_embed.proj.weight";
 
 static int set_named(mx_tensors *t, const char *prefix, const char *suffix, mx_array a) {
     char name[1100];
@@ -30,9 +29,9 @@ static int drop_named(mx_tensors *t, const char *prefix, const char *suffix) {
 /* The fused layers: re-quantized like the base, or dense. */
 static int fold_adapters(const vt_lora *l, mx_tensors *out, bool dequantize) {
     for (size_t i = 0; i < vt_lora_count(l); i++) {
-        const vt_linear *lin;
+        const vt_linear *lin = vt_lora_layer(l, i, NULL, NULL, NULL);
         mx_array w, q, s, b;
-        TRY(vt_lora_fused_weight(l, i, &lin, &w));
+        TRY(vt_lora_fused_weight(l, i, &w));
         if (lin->scales && !dequantize) {
             TRY(mx_quantize(&q, &s, &b, w, lin->group_size, lin->bits));
             TRY(set_named(out, lin->name, "weight", q));
@@ -64,21 +63,21 @@ static int dequantize_linear(void *ctx, vt_linear *lin) {
     return drop_named(out, lin->name, "biases");
 }
 
-static int dequantize_embedding(const vt_embedding *e, const char *prefix, mx_tensors *out) {
+static int dequantize_embedding(const vt_embedding *e, mx_tensors *out) {
     if (!e->scales) return 0;
     mx_array w;
     TRY(mx_dequantize(&w, e->weight, e->scales, e->biases, e->group_size, e->bits));
-    TRY(set_named(out, prefix, "weight", w));
-    TRY(drop_named(out, prefix, "scales"));
-    return drop_named(out, prefix, "biases");
+    TRY(set_named(out, e->name, "weight", w));
+    TRY(drop_named(out, e->name, "scales"));
+    return drop_named(out, e->name, "biases");
 }
 
 static int dequantize_all(const vt_model *m, mx_tensors *out) {
     dequant_ctx c = {out};
     TRY(vt_model_each_linear((vt_model *)m, dequantize_linear, &c));
     if (!m->text.tied) TRY(dequantize_linear(&c, (vt_linear *)&m->text.lm_head));
-    TRY(dequantize_embedding(&m->text.embed, "language_model.model.embed_tokens", out));
-    TRY(dequantize_embedding(&m->vision.pos_embed, "vision_tower.pos_embed", out));
+    TRY(dequantize_embedding(&m->text.embed, out));
+    TRY(dequantize_embedding(&m->vision.pos_embed, out));
     for (size_t i = 0; i < mx_tensors_count(out); i++) {
         const char *n = mx_tensors_name(out, i);
         size_t len = strlen(n);
@@ -86,17 +85,6 @@ static int dequantize_all(const vt_model *m, mx_tensors *out) {
             return vt_err("cannot dequantize '%s': no layer of the model owns it", n);
     }
     return 0;
-}
-
-/* The patch embedding in the target layout: mlx (O, T, H, W, C) or Hugging Face (O, C, T, H, W). */
-static int patch_layout(const vt_model *m, mx_tensors *out, vt_fuse_format fmt) {
-    mx_array w = mx_tensors_get(out, PATCH), t;
-    bool want_hf = fmt == VT_FUSE_HF;
-    if (!w || m->files.hf_layout == want_hf) return 0;
-    int to_mlx[5] = {0, 2, 3, 4, 1}, to_hf[5] = {0, 4, 1, 2, 3};
-    TRY(mx_transpose(&t, w, want_hf ? to_hf : to_mlx, 5));
-    TRY(mx_contiguous(&t, t));
-    return mx_tensors_set(out, PATCH, t);
 }
 
 /* ------------------------------------------------------------- writing ---- */
@@ -207,6 +195,33 @@ static int copy_side_files(const char *src, const char *dir) {
     return rc;
 }
 
+/* The image bounds the adapter was trained with, in the fused model's preprocessor_config.json (both the
+ * size.{shortest,longest}_edge and the min_pixels/max_pixels spellings, so every reader agrees). */
+static int write_image_bounds(const vt_lora *l, const char *dir) {
+    const vt_adapter_meta *meta = vt_lora_meta(l);
+    if (meta->image_min_pixels <= 0 && meta->image_max_pixels <= 0) return 0;
+    char path[4400];
+    cJSON *root = NULL;
+    TRY(vt_path_join(path, sizeof path, dir, "preprocessor_config.json"));
+    if (vt_path_exists(path)) TRY(vt_json_load(&root, path));
+    else if (!(root = cJSON_CreateObject())) return vt_err("out of memory");
+    cJSON *size = cJSON_GetObjectItemCaseSensitive(root, "size");
+    if (!cJSON_IsObject(size)) {
+        cJSON_DeleteItemFromObjectCaseSensitive(root, "size");
+        size = cJSON_AddObjectToObject(root, "size");
+    }
+    const struct { const char *key, *size_key; long value; } bounds[] = {
+        {"min_pixels", "shortest_edge", meta->image_min_pixels}, {"max_pixels", "longest_edge", meta->image_max_pixels}};
+    for (int i = 0; i < 2; i++) {
+        if (bounds[i].value <= 0) continue;
+        cJSON_DeleteItemFromObjectCaseSensitive(root, bounds[i].key);
+        cJSON_AddNumberToObject(root, bounds[i].key, (double)bounds[i].value);
+        cJSON_DeleteItemFromObjectCaseSensitive(size, bounds[i].size_key);
+        cJSON_AddNumberToObject(size, bounds[i].size_key, (double)bounds[i].value);
+    }
+    return vt_json_write_atomic(path, root);
+}
+
 int vt_fuse(const vt_model *m, const vt_lora *l, const char *out_dir, bool dequantize, vt_fuse_format fmt) {
     char tmp[4200];
     snprintf(tmp, sizeof tmp, "%s.tmp-%d", out_dir, (int)getpid());
@@ -219,11 +234,11 @@ int vt_fuse(const vt_model *m, const vt_lora *l, const char *out_dir, bool dequa
         rc = mx_tensors_set(out, mx_tensors_name(m->files.tensors, i), mx_tensors_at(m->files.tensors, i));
     if (rc == 0) rc = fold_adapters(l, out, dequantize);
     if (rc == 0 && dequantize) rc = dequantize_all(m, out);
-    if (rc == 0) rc = patch_layout(m, out, fmt);
+    if (rc == 0) rc = vt_patch_embed_to_layout(out, m->files.hf_layout, fmt == VT_FUSE_HF);
     if (rc == 0) rc = write_weights(out, tmp, fmt);
     mx_tensors_free(out);
     mx_scope_end(scope);
-    if (rc == 0) rc = write_config(m->dir, tmp, dequantize) || copy_side_files(m->dir, tmp);
+    if (rc == 0) rc = write_config(m->dir, tmp, dequantize) || copy_side_files(m->dir, tmp) || write_image_bounds(l, tmp);
     if (rc == 0) rc = vt_commit_dir(tmp, out_dir);
     if (rc) {
         vt_remove_tree(tmp);

@@ -143,8 +143,25 @@ static int write_peft_config(const vt_lora *l, char **modules, size_t n, const c
     return vt_json_write_atomic(path, root);
 }
 
+/* One adapted layer's tensors under PEFT's names (A and B transposed). */
+static int put_layer(const vt_lora *l, size_t i, mx_tensors *t, char ***modules, size_t *n) {
+    mx_array arrays[3];
+    const vt_linear *lin = vt_lora_layer(l, i, &arrays[0], &arrays[1], &arrays[2]);
+    static const char *const suffix[3] = {".lora_A.weight", ".lora_B.weight", ".lora_magnitude_vector"};
+    char hf[1100], key[1300];
+    vt_hf_name(lin->name, hf, sizeof hf);
+    TRY(add_module(modules, n, hf));
+    for (int k = 0; k < 3; k++) {
+        mx_array v = arrays[k];
+        if (!v) continue;
+        if (k < 2) TRY(mx_transpose(&v, v, NULL, 0) || mx_contiguous(&v, v));
+        snprintf(key, sizeof key, "%s%s%s", PREFIX, hf, suffix[k]);
+        TRY(mx_tensors_set(t, key, v));
+    }
+    return 0;
+}
+
 int vt_lora_save_peft(const vt_lora *l, const char *dir, const char *base_model) {
-    vt_params *p = vt_lora_params((vt_lora *)l);
     char path[4200];
     TRY(vt_mkdir_p(dir));
     mx_arena *scope = mx_scope_begin();
@@ -152,20 +169,7 @@ int vt_lora_save_peft(const vt_lora *l, const char *dir, const char *base_model)
     char **modules = NULL;
     size_t n = 0;
     int rc = mx_tensors_new(&t) || mx_tensors_meta_set(t, "format", "pt");
-    for (size_t i = 0; rc == 0 && i < p->n; i++) {
-        const char *name = p->names[i], *dot = strrchr(name, '.');
-        char module[1100], hf[1100], key[1300];
-        snprintf(module, sizeof module, "%.*s", (int)(dot - name), name);
-        vt_hf_name(module, hf, sizeof hf);
-        mx_array v = p->values[i];
-        const char *suffix = ".lora_magnitude_vector";
-        if (!strcmp(dot + 1, "lora_a") || !strcmp(dot + 1, "lora_b")) {
-            suffix = dot[6] == 'a' ? ".lora_A.weight" : ".lora_B.weight";
-            rc = mx_transpose(&v, v, NULL, 0) || mx_contiguous(&v, v);
-        }
-        snprintf(key, sizeof key, "%s%s%s", PREFIX, hf, suffix);
-        if (rc == 0) rc = mx_tensors_set(t, key, v) || add_module(&modules, &n, hf);
-    }
+    for (size_t i = 0; rc == 0 && i < vt_lora_count(l); i++) rc = put_layer(l, i, t, &modules, &n);
     if (rc == 0) rc = vt_path_join(path, sizeof path, dir, "adapter_model.safetensors") || mx_save_safetensors(path, t);
     if (rc == 0) rc = vt_path_join(path, sizeof path, dir, "adapter_config.json") ||
                       write_peft_config(l, modules, n, path, base_model);

@@ -2,6 +2,9 @@
 
 #include <math.h>
 #include <stdarg.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
 
 int vt_reshape(mx_array *out, mx_array x, int ndim, ...) {
     int shape[MX_MAX_NDIM];
@@ -22,7 +25,7 @@ int vt_linear_forward(const vt_linear *lin, mx_array x, mx_array *y) {
         TRY(mx_matmul(&base, x, wt));
     }
     if (lin->bias) TRY(mx_add(&base, base, lin->bias));
-    if (lin->adapter_fn) return lin->adapter_fn(lin->adapter, x, base, y);
+    if (lin->adapter_ops) return lin->adapter_ops->forward(lin->adapter, x, base, y);
     *y = base;
     return 0;
 }
@@ -97,4 +100,80 @@ int vt_apply_rotary(mx_array x, mx_array cos, mx_array sin, bool in_f32, mx_arra
     TRY(mx_multiply(&b, rot, s));
     TRY(mx_add(&sum, a, b));
     return mx_astype(out, sum, mx_dtype_of(x));
+}
+
+/* ------------------------------------------------ gradient checkpointing ---- */
+
+enum { MAX_BLOCK_LINEARS = 8 };
+
+typedef struct {
+    vt_block_fn fn;
+    size_t n_in;                          /* the block's own inputs; the adapters' arrays follow them */
+    vt_linear *linears[MAX_BLOCK_LINEARS];
+    size_t n_linears;
+    max_align_t ctx[];                    /* the block's context, copied */
+} closure;
+
+static _Thread_local struct {
+    closure **items;
+    size_t n;
+} retained;
+
+void vt_checkpoint_release(void) {
+    for (size_t i = 0; i < retained.n; i++) free(retained.items[i]);
+    free(retained.items);
+    retained.items = NULL, retained.n = 0;
+}
+
+/* Points each adapter at `arrays` (consumed in order), remembering what it read before in `saved`. */
+static size_t rebind_all(const closure *c, const mx_array *arrays, mx_array *saved) {
+    size_t k = 0;
+    for (size_t i = 0; i < c->n_linears; i++) {
+        vt_linear *lin = c->linears[i];
+        if (!lin->adapter_ops) continue;
+        size_t n = lin->adapter_ops->arrays(lin->adapter, saved + k);
+        lin->adapter_ops->rebind(lin->adapter, arrays + k);
+        k += n;
+    }
+    return k;
+}
+
+static int closure_call(void *ctx, const mx_array *in, size_t n_in, mx_array *out, size_t cap, size_t *n_out) {
+    (void)n_in, (void)cap;
+    const closure *c = ctx;
+    mx_array saved[MAX_BLOCK_LINEARS * VT_MAX_ADAPTER_ARRAYS], ignored[MAX_BLOCK_LINEARS * VT_MAX_ADAPTER_ARRAYS];
+    rebind_all(c, in + c->n_in, saved);
+    int rc = c->fn(c->ctx, in, c->n_in, &out[0]);
+    rebind_all(c, saved, ignored);
+    *n_out = 1;
+    return rc;
+}
+
+int vt_checkpointed(vt_block_fn fn, const void *ctx, size_t ctx_size, vt_linear *const *linears, size_t n_linears,
+                    const mx_array *in, size_t n_in, mx_array *out) {
+    enum { MAX_IN = 8 + MAX_BLOCK_LINEARS * VT_MAX_ADAPTER_ARRAYS };
+    if (n_linears > MAX_BLOCK_LINEARS || n_in > 8) return vt_err("internal: block too large to checkpoint");
+    closure *c = malloc(sizeof *c + ctx_size);
+    closure **grown = c ? realloc(retained.items, (retained.n + 1) * sizeof *grown) : NULL;
+    if (!grown) {
+        free(c);
+        return vt_err("out of memory");
+    }
+    retained.items = grown;
+    retained.items[retained.n++] = c;
+    *c = (closure){.fn = fn, .n_in = n_in, .n_linears = n_linears};
+    memcpy(c->linears, linears, n_linears * sizeof *linears);
+    memcpy(c->ctx, ctx, ctx_size);
+    mx_array all[MAX_IN];
+    memcpy(all, in, n_in * sizeof *in);
+    size_t n = n_in;
+    for (size_t i = 0; i < n_linears; i++)
+        if (linears[i]->adapter_ops) n += linears[i]->adapter_ops->arrays(linears[i]->adapter, all + n);
+    mx_function *f = NULL, *ck = NULL;
+    size_t n_out;
+    int rc = mx_function_new(&f, closure_call, c) || mx_function_checkpoint(&ck, f) ||
+             mx_function_call(ck, all, n, out, 1, &n_out);
+    mx_function_free(ck);
+    mx_function_free(f);
+    return rc;
 }

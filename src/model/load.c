@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "model/qwen3vl.h"
+#include "model/layers.h"
 
 typedef struct {
     vt_model *m;
@@ -81,9 +81,12 @@ static int get_matrix(loader *L, const char *prefix, int rows, int cols, mx_arra
     return quantized_params(L, prefix, rows, cols, *w, *scales, gs, bits);
 }
 
-static int get_linear(loader *L, vt_linear *lin, const char *prefix, int in, int out, bool bias) {
-    *lin = (vt_linear){.in = in, .out = out};
+static int get_linear(loader *L, vt_linear *lin, const char *prefix, vt_linear_place place, int index, int in, int out,
+                      bool bias) {
+    *lin = (vt_linear){.place = place, .index = index, .in = in, .out = out};
     if (!(lin->name = strdup(prefix))) return vt_err("out of memory");
+    const char *dot = strrchr(lin->name, '.');
+    lin->leaf = dot ? dot + 1 : lin->name;
     TRY(get_matrix(L, prefix, out, in, &lin->weight, &lin->scales, &lin->biases, &lin->group_size, &lin->bits));
     char name[1024];
     snprintf(name, sizeof name, "%s.bias", prefix);
@@ -101,7 +104,7 @@ static int get_norm(loader *L, vt_norm *n, const char *prefix, int dim, bool bia
 }
 
 static int get_embedding(loader *L, vt_embedding *e, const char *prefix, int rows, int dim) {
-    *e = (vt_embedding){.rows = rows, .dim = dim};
+    *e = (vt_embedding){.name = prefix, .rows = rows, .dim = dim};
     return get_matrix(L, prefix, rows, dim, &e->weight, &e->scales, &e->biases, &e->group_size, &e->bits);
 }
 
@@ -109,7 +112,7 @@ static int get_embedding(loader *L, vt_embedding *e, const char *prefix, int row
 
 /* Conv3d weight in either layout -> [hidden, C·T·P·P] with columns (c, t, y, x). */
 static int load_patch_embed(loader *L, vt_vision *v, const vt_model_config *c) {
-    const char *name = "vision_tower.patch_embed.proj.weight";
+    const char *name = VT_PATCH_EMBED_WEIGHT;
     long i = find(L, name);
     if (i < 0) return vt_err("%s: tensor '%s' is missing", L->dir, name);
     mx_array w = mx_tensors_at(L->m->files.tensors, (size_t)i);
@@ -129,16 +132,17 @@ static int load_patch_embed(loader *L, vt_vision *v, const vt_model_config *c) {
     return get_vec(L, "vision_tower.patch_embed.proj.bias", c->v_hidden, &v->patch_bias);
 }
 
-static int load_merger(loader *L, vt_merger *mg, const char *prefix, const vt_model_config *c, bool postshuffle) {
+static int load_merger(loader *L, vt_merger *mg, const char *prefix, int index, const vt_model_config *c,
+                       bool postshuffle) {
     int wide = c->v_hidden * c->merge * c->merge;
     char name[1024];
     mg->postshuffle_norm = postshuffle;
     snprintf(name, sizeof name, "%s.norm", prefix);
     TRY(get_norm(L, &mg->norm, name, postshuffle ? wide : c->v_hidden, true));
     snprintf(name, sizeof name, "%s.linear_fc1", prefix);
-    TRY(get_linear(L, &mg->fc1, name, wide, wide, true));
+    TRY(get_linear(L, &mg->fc1, name, VT_IN_MERGER, index, wide, wide, true));
     snprintf(name, sizeof name, "%s.linear_fc2", prefix);
-    return get_linear(L, &mg->fc2, name, wide, c->v_out, true);
+    return get_linear(L, &mg->fc2, name, VT_IN_MERGER, index, wide, c->v_out, true);
 }
 
 static int load_vision(loader *L, vt_vision *v, const vt_model_config *c) {
@@ -156,19 +160,19 @@ static int load_vision(loader *L, vt_vision *v, const vt_model_config *c) {
         snprintf(p, sizeof p, "vision_tower.blocks.%d.norm2", i);
         TRY(get_norm(L, &b->norm2, p, D, true));
         snprintf(p, sizeof p, "vision_tower.blocks.%d.attn.qkv", i);
-        TRY(get_linear(L, &b->qkv, p, D, 3 * D, true));
+        TRY(get_linear(L, &b->qkv, p, VT_IN_VISION_BLOCK, i, D, 3 * D, true));
         snprintf(p, sizeof p, "vision_tower.blocks.%d.attn.proj", i);
-        TRY(get_linear(L, &b->proj, p, D, D, true));
+        TRY(get_linear(L, &b->proj, p, VT_IN_VISION_BLOCK, i, D, D, true));
         snprintf(p, sizeof p, "vision_tower.blocks.%d.mlp.linear_fc1", i);
-        TRY(get_linear(L, &b->fc1, p, D, c->v_intermediate, true));
+        TRY(get_linear(L, &b->fc1, p, VT_IN_VISION_BLOCK, i, D, c->v_intermediate, true));
         snprintf(p, sizeof p, "vision_tower.blocks.%d.mlp.linear_fc2", i);
-        TRY(get_linear(L, &b->fc2, p, c->v_intermediate, D, true));
+        TRY(get_linear(L, &b->fc2, p, VT_IN_VISION_BLOCK, i, c->v_intermediate, D, true));
     }
-    TRY(load_merger(L, &v->merger, "vision_tower.merger", c, false));
+    TRY(load_merger(L, &v->merger, "vision_tower.merger", 0, c, false));
     for (int k = 0; k < c->n_deepstack; k++) {
         char p[256];
         snprintf(p, sizeof p, "vision_tower.deepstack_merger_list.%d", k);
-        TRY(load_merger(L, &v->deepstack[k], p, c, true));
+        TRY(load_merger(L, &v->deepstack[k], p, 1 + k, c, true));
     }
     return 0;
 }
@@ -189,13 +193,13 @@ static int load_text(loader *L, vt_text *t, const vt_model_config *c) {
         TRY(get_norm(L, &l->post_norm, PFX("post_attention_layernorm"), H, false));
         TRY(get_norm(L, &l->q_norm, PFX("self_attn.q_norm"), hd, false));
         TRY(get_norm(L, &l->k_norm, PFX("self_attn.k_norm"), hd, false));
-        TRY(get_linear(L, &l->q, PFX("self_attn.q_proj"), H, c->heads * hd, false));
-        TRY(get_linear(L, &l->k, PFX("self_attn.k_proj"), H, c->kv_heads * hd, false));
-        TRY(get_linear(L, &l->v, PFX("self_attn.v_proj"), H, c->kv_heads * hd, false));
-        TRY(get_linear(L, &l->o, PFX("self_attn.o_proj"), c->heads * hd, H, false));
-        TRY(get_linear(L, &l->gate, PFX("mlp.gate_proj"), H, c->intermediate, false));
-        TRY(get_linear(L, &l->up, PFX("mlp.up_proj"), H, c->intermediate, false));
-        TRY(get_linear(L, &l->down, PFX("mlp.down_proj"), c->intermediate, H, false));
+        TRY(get_linear(L, &l->q, PFX("self_attn.q_proj"), VT_IN_DECODER, i, H, c->heads * hd, false));
+        TRY(get_linear(L, &l->k, PFX("self_attn.k_proj"), VT_IN_DECODER, i, H, c->kv_heads * hd, false));
+        TRY(get_linear(L, &l->v, PFX("self_attn.v_proj"), VT_IN_DECODER, i, H, c->kv_heads * hd, false));
+        TRY(get_linear(L, &l->o, PFX("self_attn.o_proj"), VT_IN_DECODER, i, c->heads * hd, H, false));
+        TRY(get_linear(L, &l->gate, PFX("mlp.gate_proj"), VT_IN_DECODER, i, H, c->intermediate, false));
+        TRY(get_linear(L, &l->up, PFX("mlp.up_proj"), VT_IN_DECODER, i, H, c->intermediate, false));
+        TRY(get_linear(L, &l->down, PFX("mlp.down_proj"), VT_IN_DECODER, i, c->intermediate, H, false));
 #undef PFX
     }
     TRY(get_norm(L, &t->norm, "language_model.model.norm", H, false));
@@ -205,7 +209,7 @@ static int load_text(loader *L, vt_text *t, const vt_model_config *c) {
         return vt_err("%s: tensor 'language_model.lm_head.weight' is missing (config.json says the embeddings are "
                       "not tied)",
                       L->dir);
-    return t->tied ? 0 : get_linear(L, &t->lm_head, "language_model.lm_head", H, c->vocab, false);
+    return t->tied ? 0 : get_linear(L, &t->lm_head, "language_model.lm_head", VT_IN_DECODER, c->layers, H, c->vocab, false);
 }
 
 /* --------------------------------------------------------------- counting ---- */
@@ -280,7 +284,7 @@ static void free_linear(vt_linear *l) { free((char *)l->name); }
 
 void vt_model_free(vt_model *m) {
     if (!m) return;
-    vt_vision_release_checkpoints(); /* contexts may point into this model's blocks */
+    vt_checkpoint_release(); /* recomputation contexts may point into this model's blocks */
     const vt_model_config *c = &m->config;
     if (m->vision.blocks)
         for (int i = 0; i < c->v_depth; i++) {

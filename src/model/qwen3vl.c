@@ -23,10 +23,9 @@ static int check_inputs(const vt_model *m, const vt_model_inputs *in, int *n_ima
                           i / (size_t)in->T, i % (size_t)in->T, c->vocab);
         n += id == c->image_token_id && (!in->attention_mask || in->attention_mask[i]);
     }
-    if (n > 0 && !in->pixel_values && !in->vision_features)
+    if (n > 0 && !in->pixel_values && !in->vision)
         return vt_err("inputs: %d <|image_pad|> tokens but no pixel_values", n);
-    if (in->vision_features && !in->positions && in->n_images == 0)
-        return vt_err("inputs: vision_features without image_grid_thw");
+    if (in->vision && in->n_images == 0) return vt_err("inputs: vision features without image_grid_thw");
     if (in->pixel_values && in->n_images == 0) return vt_err("inputs: pixel_values without image_grid_thw");
     *n_image_tokens = n;
     return 0;
@@ -89,74 +88,87 @@ static int embed(const vt_model *m, const vt_model_inputs *in, int n_image_token
     mx_array ids;
     TRY(mx_from_data(&ids, in->input_ids, shape, 2, MX_INT32));
     TRY(vt_embedding_lookup(&m->text.embed, ids, h));
-    if (in->vision_features) {
-        out->n_deepstack = m->config.n_deepstack;
-        TRY(mx_ref(&out->vision, in->vision_features));
-        for (int k = 0; k < out->n_deepstack; k++) {
-            if (!in->deepstack_features[k]) return vt_err("inputs: vision_features without DeepStack feature %d", k);
-            TRY(mx_ref(&out->deepstack[k], in->deepstack_features[k]));
-        }
+    vt_vision_features *v = &out->vision;
+    if (in->vision) {
+        if (in->vision->n_deepstack != m->config.n_deepstack)
+            return vt_err("inputs: %d DeepStack features given, the model has %d", in->vision->n_deepstack,
+                          m->config.n_deepstack);
+        v->n_deepstack = in->vision->n_deepstack;
+        TRY(mx_ref(&v->merged, in->vision->merged));
+        for (int k = 0; k < v->n_deepstack; k++) TRY(mx_ref(&v->deepstack[k], in->vision->deepstack[k]));
     } else if (in->pixel_values) {
-        TRY(vt_vision_forward(m, in->pixel_values, in->grid_thw, in->n_images, in->checkpoint, &out->vision, out->deepstack));
-        out->n_deepstack = m->config.n_deepstack;
+        TRY(vt_vision_forward(m, in->pixel_values, in->grid_thw, in->n_images, in->checkpoint, v));
     } else {
         return 0;
     }
-    if (mx_dim(out->vision, 0) != n_image_tokens)
+    if (mx_dim(v->merged, 0) != n_image_tokens)
         return vt_err("inputs: the images give %d features but input_ids hold %d <|image_pad|> tokens",
-                      mx_dim(out->vision, 0), n_image_tokens);
-    return place_features(m, in, rows, *h, out->vision, h);
+                      mx_dim(v->merged, 0), n_image_tokens);
+    return place_features(m, in, rows, *h, v->merged, h);
+}
+
+/* ----------------------------------------------------------- positions ---- */
+
+/* Packed rows: every sample's MRoPE positions start from 0, as if it were alone.  A sample's images are
+ * the next ones in grid_thw, as many as it has <|image_pad|> runs. */
+static int packed_positions(const vt_model *m, const vt_model_inputs *in, int32_t *pos) {
+    const vt_model_config *c = &m->config;
+    size_t BT = (size_t)in->B * in->T;
+    int image = 0;
+    for (int b = 0; b < in->B; b++)
+        for (int t = 0; t < in->T;) {
+            size_t row = (size_t)b * in->T;
+            int32_t seg = in->segments[row + t];
+            int end = t + 1;
+            while (end < in->T && in->segments[row + end] == seg) end++;
+            int n = end - t, images = 0;
+            const int32_t *ids = in->input_ids + row + t;
+            for (int k = 0; k < n; k++) images += ids[k] == c->image_token_id && (k == 0 || ids[k - 1] != c->image_token_id);
+            if (seg == 0) images = 0; /* padding: positions of its own, no images */
+            if (image + images > in->n_images)
+                return vt_err("inputs: packed row %d holds more images than image_grid_thw lists", b);
+            int32_t *p = malloc(3 * (size_t)n * sizeof *p), delta;
+            if (!p) return vt_err("out of memory");
+            int rc = vt_rope_positions(c, ids, NULL, 1, n, in->grid_thw + 3 * image, images, p, &delta);
+            for (int axis = 0; rc == 0 && axis < 3; axis++)
+                memcpy(pos + axis * BT + row + t, p + (size_t)axis * n, (size_t)n * sizeof *p);
+            free(p);
+            TRY(rc);
+            image += images, t = end;
+        }
+    return 0;
+}
+
+static int positions(const vt_model *m, const vt_model_inputs *in, vt_model_outputs *out) {
+    size_t BT = (size_t)in->B * in->T;
+    out->positions = malloc(3 * BT * sizeof(int32_t));
+    out->rope_deltas = calloc((size_t)in->B, sizeof(int32_t));
+    if (!out->positions || !out->rope_deltas) return vt_err("out of memory");
+    if (in->segments) return packed_positions(m, in, out->positions);
+    bool images = in->pixel_values || in->vision;
+    return vt_rope_positions(&m->config, in->input_ids, in->attention_mask, in->B, in->T, in->grid_thw,
+                             images ? in->n_images : 0, out->positions, out->rope_deltas);
 }
 
 /* ------------------------------------------------ gradient checkpointing ---- */
 
-/* A decoder layer as a function of [x, cos, sin, adapter arrays..., mask?].  The adapter arrays
- * must be explicit inputs: MLX's checkpoint recomputes the layer from its inputs only, so
- * arrays the layer merely captured would get no gradient. */
-static vt_linear *const *layer_linears(const vt_text_layer *l, vt_linear *all[7]) {
-    vt_text_layer *w = (vt_text_layer *)l; /* the hooks' slots are swapped, the weights never touched */
-    vt_linear *list[7] = {&w->q, &w->k, &w->v, &w->o, &w->gate, &w->up, &w->down};
-    memcpy(all, list, sizeof list);
-    return all;
-}
+typedef struct {
+    const vt_text_layer *layer;
+} layer_ctx;
 
-static int layer_fn(void *ctx, const mx_array *in, size_t n_in, mx_array *out, size_t cap, size_t *n_out) {
-    (void)cap;
-    const vt_text_layer *l = ctx;
-    vt_linear *all[7];
-    layer_linears(l, all);
-    mx_array saved[7 * VT_MAX_ADAPTER_SLOTS];
-    size_t k = 3, s = 0;
-    for (int i = 0; i < 7; i++)
-        for (int j = 0; j < all[i]->n_adapter_slots; j++) {
-            saved[s++] = *all[i]->adapter_slots[j];
-            *all[i]->adapter_slots[j] = in[k++];
-        }
-    vt_text_ctx t = {.cos = in[1], .sin = in[2], .mask = k < n_in ? in[k] : NULL};
-    int rc = vt_text_layer_forward(l->config, l, in[0], &t, &out[0]);
-    s = 0;
-    for (int i = 0; i < 7; i++)
-        for (int j = 0; j < all[i]->n_adapter_slots; j++) *all[i]->adapter_slots[j] = saved[s++];
-    *n_out = 1;
-    return rc;
+/* A decoder layer as a function of [x, cos, sin, mask?]. */
+static int layer_fn(const void *ctx, const mx_array *in, size_t n_in, mx_array *out) {
+    const vt_text_layer *l = ((const layer_ctx *)ctx)->layer;
+    vt_text_ctx t = {.cos = in[1], .sin = in[2], .mask = n_in > 3 ? in[3] : NULL};
+    return vt_text_layer_forward(l->config, l, in[0], &t, out);
 }
 
 static int checkpointed_layer(const vt_text_layer *l, mx_array x, const vt_text_ctx *ctx, mx_array *out) {
-    vt_linear *all[7];
-    layer_linears(l, all);
-    mx_array in[4 + 7 * VT_MAX_ADAPTER_SLOTS];
-    size_t n = 0;
-    in[n++] = x, in[n++] = ctx->cos, in[n++] = ctx->sin;
-    for (int i = 0; i < 7; i++)
-        for (int j = 0; j < all[i]->n_adapter_slots; j++) in[n++] = *all[i]->adapter_slots[j];
-    if (ctx->mask) in[n++] = ctx->mask;
-    mx_function *fn = NULL, *ck = NULL;
-    size_t n_out;
-    int rc = mx_function_new(&fn, layer_fn, (void *)l) || mx_function_checkpoint(&ck, fn) ||
-             mx_function_call(ck, in, n, out, 1, &n_out);
-    mx_function_free(ck);
-    mx_function_free(fn);
-    return rc;
+    vt_text_layer *w = (vt_text_layer *)l; /* only the adapters' bindings change, never the weights */
+    vt_linear *linears[7] = {&w->q, &w->k, &w->v, &w->o, &w->gate, &w->up, &w->down};
+    mx_array in[4] = {x, ctx->cos, ctx->sin, ctx->mask};
+    layer_ctx c = {l};
+    return vt_checkpointed(layer_fn, &c, sizeof c, linears, 7, in, ctx->mask ? 4 : 3, out);
 }
 
 /* ------------------------------------------------------------- forward ---- */
@@ -166,19 +178,10 @@ int vt_model_forward(const vt_model *m, const vt_model_inputs *in, vt_model_outp
     *out = (vt_model_outputs){0};
     int n_image_tokens = 0;
     TRY(check_inputs(m, in, &n_image_tokens));
-    out->positions = malloc(3 * (size_t)in->B * in->T * sizeof(int32_t));
-    out->rope_deltas = malloc((size_t)in->B * sizeof(int32_t));
-    if (!out->positions || !out->rope_deltas) return vt_err("out of memory");
-    bool images = in->pixel_values || in->vision_features;
-    if (in->positions) {
-        memcpy(out->positions, in->positions, 3 * (size_t)in->B * in->T * sizeof(int32_t));
-        memset(out->rope_deltas, 0, (size_t)in->B * sizeof(int32_t));
-    } else {
-        TRY(vt_rope_positions(c, in->input_ids, in->attention_mask, in->B, in->T, in->grid_thw,
-                              images ? in->n_images : 0, out->positions, out->rope_deltas));
-    }
+    if (in->checkpoint) vt_checkpoint_release();
+    TRY(positions(m, in, out));
     image_rows rows = {0};
-    if (images) TRY(image_row_index(m, in, &rows));
+    if (in->pixel_values || in->vision) TRY(image_row_index(m, in, &rows));
     mx_array h;
     TRY(embed(m, in, n_image_tokens, &rows, out, &h));
     vt_text_ctx ctx = {.cache = in->cache};
@@ -186,10 +189,11 @@ int vt_model_forward(const vt_model *m, const vt_model_inputs *in, vt_model_outp
         return vt_err("inputs: a prefill takes one row and an empty cache");
     TRY(vt_mrope_tables(c, out->positions, in->B, in->T, &ctx.cos, &ctx.sin));
     TRY(vt_attention_mask(in->attention_mask, in->segments, in->B, in->T, &ctx.mask));
+    const vt_vision_features *v = &out->vision;
     for (int i = 0; i < c->layers; i++) {
         if (in->checkpoint) TRY(checkpointed_layer(&m->text.layers[i], h, &ctx, &h));
         else TRY(vt_text_layer_forward(c, &m->text.layers[i], h, &ctx, &h));
-        if (out->vision && i < out->n_deepstack) TRY(add_features(m, in, &rows, h, out->deepstack[i], &h));
+        if (v->merged && i < v->n_deepstack) TRY(add_features(m, in, &rows, h, v->deepstack[i], &h));
     }
     if (in->cache) in->cache->length = in->T, in->cache->rope_delta = out->rope_deltas[0];
     return mx_rms_norm(&out->hidden, h, m->text.norm.weight, (float)c->rms_eps);

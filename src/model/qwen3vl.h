@@ -15,26 +15,39 @@
 #include "io/model_dir.h"
 #include "mlx/mx.h"
 
-/* Called by vt_linear_forward after the base product: *y = hook(x, y_base).  Installed by src/lora. */
-enum { VT_MAX_ADAPTER_SLOTS = 4 };
-typedef int (*vt_adapter_fn)(void *adapter, mx_array x, mx_array y_base, mx_array *y);
+/* An adapter on a linear layer, as the model sees it: three functions over an opaque state.  The model
+ * calls forward after the base product and never looks inside; the other two let a recomputed
+ * (checkpointed) block pass the adapter's arrays as explicit inputs, since MLX's checkpoint gives no
+ * gradient to arrays a recomputed function merely captures.  src/lora provides the one implementation. */
+enum { VT_MAX_ADAPTER_ARRAYS = 4 };
+typedef struct {
+    /* *y = the adapted output, from the layer's input x and its base output y_base */
+    int (*forward)(void *state, mx_array x, mx_array y_base, mx_array *y);
+    /* the arrays the adapter reads now (at most VT_MAX_ADAPTER_ARRAYS), into out; returns their count */
+    size_t (*arrays)(const void *state, mx_array *out);
+    /* read these instead (borrowed, same order as arrays()) until the next rebind */
+    void (*rebind)(void *state, const mx_array *in);
+} vt_adapter_ops;
+
+/* Where a linear layer sits, so that adapters are chosen without parsing names. */
+typedef enum { VT_IN_DECODER, VT_IN_VISION_BLOCK, VT_IN_MERGER } vt_linear_place;
 
 typedef struct {
     const char *name;        /* module path, mlx-vlm naming ("language_model.model.layers.0.self_attn.q_proj"); owned */
+    const char *leaf;        /* the last component of name ("q_proj"); points into name */
+    vt_linear_place place;
+    int index;               /* decoder layer, vision block, or merger (0 main, 1 + k DeepStack merger k) */
     int in, out;
     mx_array weight;         /* [out, in], or packed uint32 [out, in·bits/32] when quantized; borrowed */
     mx_array bias;           /* [out] or NULL */
     mx_array scales, biases; /* quantized only: [out, in/group_size] */
     int group_size, bits;    /* 0 when dense */
-    void *adapter;           /* LoRA hook state, NULL when none; not owned by the model */
-    vt_adapter_fn adapter_fn;
-    /* Where the hook reads its own arrays.  A checkpointed (recomputed) block passes them as
-     * explicit inputs, since a gradient does not flow into arrays a recomputed function captures. */
-    mx_array *adapter_slots[VT_MAX_ADAPTER_SLOTS];
-    int n_adapter_slots;
+    const vt_adapter_ops *adapter_ops; /* NULL when the layer carries no adapter */
+    void *adapter;           /* the adapter's state; not owned by the model */
 } vt_linear;
 
 typedef struct {
+    const char *name;        /* tensor prefix ("language_model.model.embed_tokens"); static */
     int rows, dim;
     mx_array weight, scales, biases; /* as vt_linear; quantized when scales != NULL */
     int group_size, bits;
@@ -114,6 +127,14 @@ int vt_model_each_linear(vt_model *m, int (*fn)(void *ctx, vt_linear *lin), void
 
 /* ------------------------------------------------------------- forward ---- */
 
+/* The vision tower's output for a set of images: the merger's features, one per image token, and the
+ * DeepStack features added to the decoder's first layers.  Arrays in the current arena (or the caller's). */
+typedef struct {
+    mx_array merged;                      /* [image tokens, hidden] */
+    mx_array deepstack[VT_MAX_DEEPSTACK]; /* [image tokens, hidden] each */
+    int n_deepstack;
+} vt_vision_features;
+
 typedef struct {
     int B, T;
     const int32_t *input_ids;       /* [B·T] */
@@ -122,13 +143,11 @@ typedef struct {
     const int32_t *grid_thw;        /* [n_images·3]: images of all rows, in order */
     int n_images;
     /* Optional, all NULL/false by default: */
-    mx_array vision_features;       /* merger output [image tokens, hidden] computed earlier (a frozen tower
-                                       gives the same features every epoch): used instead of pixel_values */
-    mx_array deepstack_features[VT_MAX_DEEPSTACK];
-    const int32_t *positions;       /* [3·B·T] MRoPE positions to use as given (packed rows hold several
-                                       samples, each with its own positions) */
-    const int32_t *segments;        /* [B·T] sample number within a packed row: attention never crosses
-                                       from one sample to another */
+    const vt_vision_features *vision; /* features computed earlier (a frozen tower gives the same features
+                                         every epoch): used instead of pixel_values */
+    const int32_t *segments;        /* [B·T] sample number within a packed row (1, 2, ...; 0 on padding):
+                                       attention never crosses from one sample to another, and each sample's
+                                       MRoPE positions start from 0 as if it were alone */
     bool checkpoint;                /* recompute each decoder layer and vision block in the backward pass
                                        instead of keeping its intermediates (gradient checkpointing) */
     vt_kv_cache *cache;             /* prefill for generation (B = 1, empty cache): keys and values stay
@@ -137,9 +156,7 @@ typedef struct {
 
 typedef struct {
     mx_array hidden;                      /* [B, T, hidden] after the final norm */
-    mx_array vision;                      /* [image tokens, hidden] merger output, NULL without images */
-    mx_array deepstack[VT_MAX_DEEPSTACK]; /* [image tokens, hidden] each */
-    int n_deepstack;
+    vt_vision_features vision;            /* merged NULL without images */
     int32_t *positions;                   /* [3·B·T] (t, h, w) MRoPE positions; owned by caller (free) */
     int32_t *rope_deltas;                 /* [B]: next position minus sequence length; owned by caller */
 } vt_model_outputs;
@@ -155,12 +172,9 @@ void vt_model_outputs_clear(vt_model_outputs *out);
 /* ------------------------------------------------ pieces (tested alone) ---- */
 
 int vt_linear_forward(const vt_linear *lin, mx_array x, mx_array *y);
-/* checkpoint: recompute each vision block in the backward pass (the recomputation's host-side
- * context lives until the next checkpointed vision forward on this thread, or
- * vt_vision_release_checkpoints()). */
+/* checkpoint: recompute each vision block in the backward pass. */
 int vt_vision_forward(const vt_model *m, mx_array pixel_values, const int32_t *grid_thw, int n_images,
-                      bool checkpoint, mx_array *merged, mx_array *deepstack);
-void vt_vision_release_checkpoints(void);
+                      bool checkpoint, vt_vision_features *out);
 /* MRoPE positions (get_rope_index): [3·B·T] and per-row deltas; checks every
  * image's <|image_pad|> run against its grid. */
 int vt_rope_positions(const vt_model_config *c, const int32_t *ids, const int32_t *mask, int B, int T,

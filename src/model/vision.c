@@ -185,74 +185,39 @@ static int merge(const vt_model *m, const vt_merger *mg, mx_array x, mx_array *o
 
 /* ------------------------------------------------ gradient checkpointing ---- */
 
-/* A checkpointed block is recomputed while the caller's value_and_grad builds the backward graph,
- * after vt_vision_forward has returned; what the recomputation needs besides its array inputs (the
- * block and the frame boundaries) is kept here until the next vision forward on this thread. */
+/* What a recomputed block needs besides its array inputs: the block and the frame boundaries. */
 typedef struct {
     const vt_model *m;
     const vt_vision_block *b;
-    patch_plan p;  /* n, n_frames and frame_ends only (frame_ends owned) */
+    int n, n_frames;
+    int frame_ends[];
 } block_ctx;
 
-static _Thread_local struct {
-    block_ctx **items;
-    size_t n;
-} retained;
-
-void vt_vision_release_checkpoints(void) {
-    for (size_t i = 0; i < retained.n; i++) free(retained.items[i]->p.frame_ends), free(retained.items[i]);
-    free(retained.items);
-    retained.items = NULL, retained.n = 0;
-}
-
-static int block(const vt_model *m, const vt_vision_block *b, const patch_plan *p, mx_array cos, mx_array sin,
-                 mx_array x, mx_array *out);
-
-/* [x, cos, sin, adapter arrays of qkv, proj, fc1, fc2...] -> the block's output */
-static int block_fn(void *ctx, const mx_array *in, size_t n_in, mx_array *out, size_t cap, size_t *n_out) {
-    (void)n_in, (void)cap;
-    block_ctx *c = ctx;
-    vt_vision_block *b = (vt_vision_block *)c->b; /* only the hooks' slots are swapped */
-    vt_linear *all[4] = {&b->qkv, &b->proj, &b->fc1, &b->fc2};
-    mx_array saved[4 * VT_MAX_ADAPTER_SLOTS];
-    size_t k = 3, s = 0;
-    for (int i = 0; i < 4; i++)
-        for (int j = 0; j < all[i]->n_adapter_slots; j++) saved[s++] = *all[i]->adapter_slots[j], *all[i]->adapter_slots[j] = in[k++];
-    int rc = block(c->m, b, &c->p, in[1], in[2], in[0], &out[0]);
-    s = 0;
-    for (int i = 0; i < 4; i++)
-        for (int j = 0; j < all[i]->n_adapter_slots; j++) *all[i]->adapter_slots[j] = saved[s++];
-    *n_out = 1;
-    return rc;
+/* A vision block as a function of [x, cos, sin]. */
+static int block_fn(const void *ctx, const mx_array *in, size_t n_in, mx_array *out) {
+    (void)n_in;
+    const block_ctx *c = ctx;
+    patch_plan p = {.n = c->n, .n_frames = c->n_frames, .frame_ends = (int *)c->frame_ends};
+    return block(c->m, c->b, &p, in[1], in[2], in[0], out);
 }
 
 static int checkpointed_block(const vt_model *m, const vt_vision_block *b, const patch_plan *p, mx_array cos,
                               mx_array sin, mx_array x, mx_array *out) {
-    block_ctx *c = calloc(1, sizeof *c);
-    block_ctx **grown = realloc(retained.items, (retained.n + 1) * sizeof *grown);
-    if (grown) retained.items = grown;
-    if (!c || !grown || !(c->p.frame_ends = malloc((size_t)p->n_frames * sizeof(int)))) {
-        free(c);
-        return vt_err("out of memory");
-    }
-    retained.items[retained.n++] = c;
-    c->m = m, c->b = b, c->p.n = p->n, c->p.n_frames = p->n_frames;
-    memcpy(c->p.frame_ends, p->frame_ends, (size_t)p->n_frames * sizeof(int));
-    const vt_linear *all[4] = {&b->qkv, &b->proj, &b->fc1, &b->fc2};
-    mx_array in[3 + 4 * VT_MAX_ADAPTER_SLOTS];
-    size_t n = 0, n_out;
-    in[n++] = x, in[n++] = cos, in[n++] = sin;
-    for (int i = 0; i < 4; i++)
-        for (int j = 0; j < all[i]->n_adapter_slots; j++) in[n++] = *all[i]->adapter_slots[j];
-    mx_function *fn = NULL, *ck = NULL;
-    int rc = mx_function_new(&fn, block_fn, c) || mx_function_checkpoint(&ck, fn) || mx_function_call(ck, in, n, out, 1, &n_out);
-    mx_function_free(ck);
-    mx_function_free(fn);
+    size_t size = sizeof(block_ctx) + (size_t)p->n_frames * sizeof(int);
+    block_ctx *c = malloc(size);
+    if (!c) return vt_err("out of memory");
+    *c = (block_ctx){.m = m, .b = b, .n = p->n, .n_frames = p->n_frames};
+    memcpy(c->frame_ends, p->frame_ends, (size_t)p->n_frames * sizeof(int));
+    vt_vision_block *w = (vt_vision_block *)b; /* only the adapters' bindings change, never the weights */
+    vt_linear *linears[4] = {&w->qkv, &w->proj, &w->fc1, &w->fc2};
+    mx_array in[3] = {x, cos, sin};
+    int rc = vt_checkpointed(block_fn, c, size, linears, 4, in, 3, out);
+    free(c);
     return rc;
 }
 
-static int run_tower(const vt_model *m, const patch_plan *p, mx_array pixel_values, bool checkpoint, mx_array *merged,
-                     mx_array *deepstack) {
+static int run_tower(const vt_model *m, const patch_plan *p, mx_array pixel_values, bool checkpoint,
+                     vt_vision_features *out) {
     const vt_model_config *c = &m->config;
     const vt_vision *v = &m->vision;
     int hd = c->v_hidden / c->v_heads, tshape[2] = {p->n, hd};
@@ -269,14 +234,15 @@ static int run_tower(const vt_model *m, const patch_plan *p, mx_array pixel_valu
         if (checkpoint) TRY(checkpointed_block(m, &v->blocks[i], p, cos, sin, x, &x));
         else TRY(block(m, &v->blocks[i], p, cos, sin, x, &x));
         for (int k = 0; k < c->n_deepstack; k++)
-            if (c->deepstack[k] == i) TRY(merge(m, &v->deepstack[k], x, &deepstack[k]));
+            if (c->deepstack[k] == i) TRY(merge(m, &v->deepstack[k], x, &out->deepstack[k]));
     }
-    return merge(m, &v->merger, x, merged);
+    out->n_deepstack = c->n_deepstack;
+    return merge(m, &v->merger, x, &out->merged);
 }
 
 int vt_vision_forward(const vt_model *m, mx_array pixel_values, const int32_t *grid_thw, int n_images,
-                      bool checkpoint, mx_array *merged, mx_array *deepstack) {
-    if (checkpoint) vt_vision_release_checkpoints();
+                      bool checkpoint, vt_vision_features *out) {
+    *out = (vt_vision_features){0};
     const vt_model_config *c = &m->config;
     int cols = c->in_channels * c->temporal_patch * c->patch * c->patch;
     if (mx_ndim(pixel_values) != 2 || mx_dim(pixel_values, 1) != cols) {
@@ -285,7 +251,7 @@ int vt_vision_forward(const vt_model *m, mx_array pixel_values, const int32_t *g
     }
     patch_plan p;
     int rc = plan_patches(m, grid_thw, n_images, mx_dim(pixel_values, 0), &p);
-    if (rc == 0) rc = run_tower(m, &p, pixel_values, checkpoint, merged, deepstack);
+    if (rc == 0) rc = run_tower(m, &p, pixel_values, checkpoint, out);
     plan_free(&p);
     return rc;
 }

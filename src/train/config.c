@@ -624,18 +624,16 @@ int vt_train_config_parse_args(vt_train_config *c, int argc, char **argv) {
     return apply_flags(c, argc, argv);
 }
 
-int vt_train_config_from_args(vt_train_config *c, const char *config_file, int argc, char **argv) {
-    vt_train_config_defaults(c);
+int vt_train_config_from_args(vt_train_config *c, const char *config_yaml, int argc, char **argv) {
     const char *resume = flag_value(argc, argv, "resume"), *file = flag_value(argc, argv, "config");
     if (flag_given(argc, argv, "config") && (!file || !*file)) return vt_err("--config needs a file");
-    if (file && config_file) return vt_err("two configuration files (%s and --config %s): give one", config_file, file);
-    if (!file) file = config_file;
-    if (resume && !file) { /* the run's own settings are the base: only the flags given change */
+    if (resume && !config_yaml && !file) { /* the run's own settings are the base: only the flags given change */
         char path[4200];
-        snprintf(path, sizeof path, "%s/config.yaml", resume);
+        TRY(vt_path_join(path, sizeof path, resume, "config.yaml"));
         if (!vt_path_exists(path)) return vt_err("--resume %s: config.yaml is missing (is it a run directory?)", resume);
         TRY(vt_train_config_load_yaml(c, path));
     }
+    if (config_yaml) TRY(vt_train_config_load_yaml(c, config_yaml));
     if (file) TRY(vt_train_config_load_yaml(c, file));
     TRY(apply_flags(c, argc, argv));
     /* A resumed run goes on where it is now, not where a copied or moved config.yaml says it was. */

@@ -87,12 +87,12 @@ int vt_train_config_load_yaml(vt_train_config *c, const char *path);
 /* Overlays "--flag value" / "--flag=value" pairs (a switch alone means true); "--config F" is
  * applied first wherever it is.  Unknown flags are errors.  argv[0] is skipped. */
 int vt_train_config_parse_args(vt_train_config *c, int argc, char **argv);
-/* The whole resolution `vlmtune train` and vlmtune_train() use: defaults < RUN/config.yaml (when
- * --resume RUN is given and no configuration file) < config_file (may be NULL; --config in argv is
- * the same) < flags.  A resumed run continues in the directory given to --resume — wherever the run
- * was first written — unless --out says otherwise.  `c` is always initialised: free it even on failure.
+/* Everything `vlmtune train ARGS` means, as the CLI and the C API both resolve it, overlaid on `c`
+ * (initialised with vt_train_config_defaults): the run's own config.yaml (with --resume RUN and no
+ * configuration file) < config_yaml (may be NULL) < --config FILE < flags.  A resumed run continues in
+ * the directory given to --resume, wherever the run was first written, unless --out says otherwise.
  * "--print-config" in argv is left to the caller (the CLI prints the result instead of training). */
-int vt_train_config_from_args(vt_train_config *c, const char *config_file, int argc, char **argv);
+int vt_train_config_from_args(vt_train_config *c, const char *config_yaml, int argc, char **argv);
 /* Errors for settings that cannot work (rank < 1, dropout outside [0,1), iters < 0, no model...),
  * each saying what is allowed. */
 int vt_train_config_validate(const vt_train_config *c);

@@ -7,6 +7,7 @@
 #ifndef VT_METRICS_H
 #define VT_METRICS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 
@@ -23,9 +24,14 @@ typedef struct {
     size_t n_valid, cap_valid;
 } vt_metrics;
 
+/* One optimizer step, as reported. */
 typedef struct {
     long step, total_steps;
-    double epoch, loss, lr, tokens_per_s, trained_tokens, peak_mem_gb, ms_per_step, grad_norm;
+    double epoch, loss, lr, grad_norm;
+    double tokens_per_s;      /* all tokens of the steps since the last report / their time (validation excluded) */
+    double trained_tokens;    /* supervised tokens trained on so far */
+    double peak_mem_gb, ms_per_step;
+    bool skipped;             /* the loss or gradient was not finite: no update */
 } vt_train_report;
 
 /* Opens (appending to) path; previous lines up to keep_through_step are read back into the

@@ -14,7 +14,11 @@
  *   best/                                       the adapters of the best validation loss
  *   checkpoints/step-NNNNNNN/                   adapters, optimizer.safetensors, state.json, config.yaml
  *   config.yaml  metrics.jsonl  loss.svg
- * Every file and checkpoint directory is written atomically. */
+ * Every file and checkpoint directory is written atomically.
+ *
+ * The trainer prints nothing and touches nothing of its host (no signal handlers): what happens is
+ * reported to the callbacks, and the host asks it to stop through should_stop (the CLI turns SIGINT and
+ * SIGTERM into that; the C API a flag another thread may set). */
 #ifndef VT_TRAINER_H
 #define VT_TRAINER_H
 
@@ -22,18 +26,39 @@
 #include <stdio.h>
 
 #include "train/config.h"
+#include "train/metrics.h"
+
+/* What a run is about to do (after setup, before step 1). */
+typedef struct {
+    const char *fine_tune_type;
+    size_t adapted_layers, trainable_params;
+    double model_params;          /* all parameters of the model */
+    size_t train_rows, valid_rows;
+    long total_steps, first_step; /* first_step > 0 when resuming */
+    const char *resumed_from;     /* the checkpoint directory, or NULL */
+} vt_train_start;
+
+typedef struct {
+    void *ctx;
+    FILE *log;  /* data problems (skipped or bad rows), notes; NULL: silent */
+    void (*on_start)(void *ctx, const vt_train_start *start);
+    /* Every optimizer step; `report` is true on the steps_per_report cadence (and the last step), when the
+     * step was also written to metrics.jsonl. */
+    void (*on_step)(void *ctx, const vt_train_report *r, bool report);
+    void (*on_valid)(void *ctx, long step, double loss, bool best);
+    /* Asked after every step: true stops the run after writing a checkpoint. */
+    bool (*should_stop)(void *ctx);
+} vt_train_callbacks;
 
 typedef struct {
     long steps_done;          /* optimizer steps completed in total (including before a resume) */
-    double last_loss;         /* training loss of the last report */
+    double last_loss;         /* training loss of the last step */
     double best_valid_loss;   /* NaN without validation */
     long best_step;
-    bool interrupted;         /* stopped by SIGINT/SIGTERM after writing a checkpoint */
-    int signal;               /* which signal, when interrupted */
+    bool interrupted;         /* stopped by should_stop after writing a checkpoint */
 } vt_train_result;
 
-/* Runs (or resumes, when cfg->resume is set) a training run.  Progress goes to `progress`
- * (a live line on a terminal, plain lines otherwise). */
-int vt_train(const vt_train_config *cfg, FILE *progress, vt_train_result *result);
+/* Runs (or resumes, when cfg->resume is set) a training run.  cb may be NULL (no callbacks). */
+int vt_train(const vt_train_config *cfg, const vt_train_callbacks *cb, vt_train_result *result);
 
 #endif

@@ -250,7 +250,7 @@ def test_long_rows_are_skipped_or_refused(setup, tmp_path):
     model, data = setup
     r = train(model, data, tmp_path / "a", "--iters", "1", "--max-seq-length", "40", check=False)
     assert r.returncode == 1 and "no usable training rows" in r.stderr
-    assert r.stdout.count("skipped:") == 4 and "train.jsonl:1:" in r.stdout
+    assert r.stderr.count("skipped:") == 4 and "train.jsonl:1:" in r.stderr  # data problems go to stderr
     r = train(model, data, tmp_path / "b", "--iters", "1", "--max-seq-length", "40", "--strict", check=False)
     assert r.returncode == 1 and "4 of 4 rows are invalid" in r.stderr
-    assert "train.jsonl:1:" in r.stdout and "exceed max_seq_length 40" in r.stdout
+    assert "train.jsonl:1:" in r.stderr and "exceed max_seq_length 40" in r.stderr

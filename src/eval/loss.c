@@ -1,4 +1,4 @@
-#include "train/loss.h"
+#include "eval/loss.h"
 
 int vt_cross_entropy_sum(mx_array *sum, mx_array logits, mx_array targets) {
     if (mx_ndim(logits) != 2 || mx_ndim(targets) != 1 || mx_dim(logits, 0) != mx_dim(targets, 0)) {
