@@ -23,11 +23,16 @@ int vt_args_parse(vt_option *opts, int argc, char **argv, const char *usage) {
             return 1;
         }
         if (strncmp(argv[i], "--", 2)) return vt_err("unexpected argument '%s' (see --help)", argv[i]);
+        const char *name = argv[i] + 2, *eq = strchr(name, '='); /* "--flag value" or "--flag=value" */
+        size_t len = eq ? (size_t)(eq - name) : strlen(name);
         vt_option *o = opts;
-        while (o->name && strcmp(o->name, argv[i] + 2)) o++;
-        if (!o->name) return vt_err("unknown option '%s' (see --help)", argv[i]);
+        while (o->name && (strlen(o->name) != len || strncmp(o->name, name, len))) o++;
+        if (!o->name) return vt_err("unknown option '--%.*s' (see --help)", (int)len, name);
         if (!o->value) {
+            if (eq) return vt_err("option '--%s' is a switch: it takes no value", o->name);
             o->given = "1";
+        } else if (eq) {
+            o->given = eq + 1;
         } else {
             if (i + 1 >= argc) return vt_err("option '%s' needs a value (%s)", argv[i], o->value);
             o->given = argv[++i];

@@ -3,7 +3,8 @@
  *   vt_option opts[] = {{"model", "DIR", "model directory", true}, {"out", ...}, {0}};
  *   if (vt_args_parse(opts, argc, argv)) return -1;   // unknown or missing options are errors
  *   const char *dir = vt_args_value(opts, "model");
- * A flag whose `value` name is NULL is a switch (no value). */
+ * A value follows its flag ("--model DIR") or is joined to it ("--model=DIR").  A flag whose
+ * `value` name is NULL is a switch (no value). */
 #ifndef VT_ARGS_H
 #define VT_ARGS_H
 

@@ -3,11 +3,13 @@
  *   vlmtune train --model DIR --data FILE [--valid FILE] --out RUN [--config run.yaml] [options]
  *   vlmtune train --resume RUN [options]
  *
- * Settings: defaults < --config FILE < flags (`vlmtune train --help` lists them).  With
- * --resume and no --config, the run's own config.yaml is the base, so only the flags given
- * change.  SIGINT and SIGTERM stop the run after its next step with a checkpoint written; the
- * exit status is then 130/143 (resumable). */
+ * Settings: defaults < RUN/config.yaml (with --resume and no --config) < --config FILE < flags,
+ * resolved by vt_train_config_from_args (`vlmtune train --help` lists them, --help-keys the other
+ * tools' key names a --config file may use).  --print-config prints the result instead of training.
+ * SIGINT and SIGTERM stop the run after its next step with a checkpoint written; the exit status is
+ * then 130/143 (resumable). */
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -37,16 +39,28 @@ static int train_with_signals(const vt_train_config *cfg, vt_train_result *res) 
     return rc;
 }
 
-int cmd_train(int argc, char **argv) {
+static bool has_flag(int argc, char **argv, const char *flag) {
     for (int i = 1; i < argc; i++)
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            printf("usage: vlmtune train --model DIR --data FILE [--valid FILE] --out RUN [--config run.yaml] [options]\n"
-                   "       vlmtune train --resume RUN [options]\n\noptions (YAML key in brackets):\n");
-            vt_train_config_print_help(stdout);
-            return 0;
-        }
+        if (!strcmp(argv[i], flag)) return true;
+    return false;
+}
+
+int cmd_train(int argc, char **argv) {
+    if (has_flag(argc, argv, "--help") || has_flag(argc, argv, "-h")) {
+        vt_train_config_print_help(stdout);
+        return 0;
+    }
+    if (has_flag(argc, argv, "--help-keys")) {
+        vt_train_config_print_peer_keys(stdout);
+        return 0;
+    }
     vt_train_config cfg;
     vt_train_config_defaults(&cfg);
+    if (has_flag(argc, argv, "--print-config")) {
+        int rc = vt_train_config_from_args(&cfg, NULL, argc, argv) || vt_train_config_write_yaml(&cfg, stdout);
+        vt_train_config_free(&cfg);
+        return rc;
+    }
     vt_train_result res;
     int rc = vt_train_config_from_args(&cfg, NULL, argc, argv) || train_with_signals(&cfg, &res);
     if (rc == 0 && res.interrupted) {

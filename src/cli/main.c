@@ -26,10 +26,22 @@ static const vt_command commands[] = {
 };
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: vlmtune <command> [options]\n\ncommands:\n");
+    fprintf(f, "usage: vlmtune <command> [options]\n       vlmtune help <command>\n       vlmtune --version\n\ncommands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
         fprintf(f, "  %-16s %s\n", commands[i].name, commands[i].help);
-    fprintf(f, "\n'vlmtune <command> --help' describes a command's options.\n");
+    fprintf(f, "\n'vlmtune <command> --help' (or 'vlmtune help <command>') describes a command's options.\n");
+}
+
+static const vt_command *find_command(const char *name) {
+    for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+        if (!strcmp(name, commands[i].name)) return &commands[i];
+    return NULL;
+}
+
+static int unknown_command(const char *name) {
+    fprintf(stderr, "vlmtune: unknown command '%s'\n", name);
+    usage(stderr);
+    return 2;
 }
 
 int main(int argc, char **argv) {
@@ -37,15 +49,22 @@ int main(int argc, char **argv) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
-    for (size_t i = 0; i < sizeof commands / sizeof *commands; i++) {
-        if (strcmp(argv[1], commands[i].name) != 0) continue;
-        if (commands[i].run(argc - 1, argv + 1) != 0) {
-            fprintf(stderr, "vlmtune %s: %s\n", argv[1], vt_errmsg());
-            return 1;
+    if (!strcmp(argv[1], "--version")) return cmd_version(1, argv + 1);
+    if (!strcmp(argv[1], "help")) { /* "vlmtune help CMD" is "vlmtune CMD --help" */
+        if (argc < 3) {
+            usage(stdout);
+            return 0;
         }
-        return vt_cli_exit_status; /* 0, or what a command asked for (train: 130/143 when interrupted) */
+        const vt_command *cmd = find_command(argv[2]);
+        if (!cmd) return unknown_command(argv[2]);
+        char *help_argv[] = {argv[2], "--help", NULL};
+        return cmd->run(2, help_argv) ? 1 : 0;
     }
-    fprintf(stderr, "vlmtune: unknown command '%s'\n", argv[1]);
-    usage(stderr);
-    return 2;
+    const vt_command *cmd = find_command(argv[1]);
+    if (!cmd) return unknown_command(argv[1]);
+    if (cmd->run(argc - 1, argv + 1) != 0) {
+        fprintf(stderr, "vlmtune %s: %s\n", argv[1], vt_errmsg());
+        return 1;
+    }
+    return vt_cli_exit_status; /* 0, or what a command asked for (train: 130/143 when interrupted) */
 }

@@ -8,8 +8,10 @@
 double vt_schedule_lr(const vt_schedule *s, long step) {
     if (step < 0) step = 0;
     if (step < s->warmup) return s->warmup_init + (s->lr - s->warmup_init) * (double)step / (double)s->warmup;
-    long decay_steps = s->total - s->warmup;
-    double progress = decay_steps > 0 ? (double)(step - s->warmup) / (double)decay_steps : 1.0;
+    long start = s->warmup + s->hold;
+    long decay_steps = s->decay_steps > 0 ? s->decay_steps : s->total - start;
+    double progress = decay_steps > 0 ? (double)(step - start) / (double)decay_steps : 1.0;
+    if (progress < 0.0) progress = 0.0;
     if (progress > 1.0) progress = 1.0;
     switch (s->kind) {
     case VT_SCHED_LINEAR: return s->min_lr + (s->lr - s->min_lr) * (1.0 - progress);

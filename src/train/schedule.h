@@ -4,7 +4,9 @@
  * during warm-up the rate rises linearly from warmup_init to lr, reaching lr at
  * step == warmup; after it, constant stays at lr, linear decays to min_lr at
  * `total` steps, cosine follows half a cosine from lr to min_lr.  Steps are
- * optimizer steps, counted from 0. */
+ * optimizer steps, counted from 0.  mlx-lm's schedules (cosine_decay,
+ * linear_schedule) decay over their own number of steps (decay_steps) and join
+ * the warm-up one step later (hold 1: the peak rate is used twice). */
 #ifndef VT_SCHEDULE_H
 #define VT_SCHEDULE_H
 
@@ -17,6 +19,8 @@ typedef struct {
     long warmup;        /* warm-up steps (0: none) */
     double warmup_init; /* rate at step 0 of the warm-up */
     long total;         /* total optimizer steps (decay length + warm-up) */
+    long decay_steps;   /* steps from lr to min_lr after warm-up and hold (0: until `total`) */
+    long hold;          /* steps at lr between warm-up and decay */
 } vt_schedule;
 
 double vt_schedule_lr(const vt_schedule *s, long step);

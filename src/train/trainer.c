@@ -95,6 +95,7 @@ static int attach_adapters(run *r, const char *checkpoint) {
     vt_model *m = r->session.model;
     if (checkpoint) TRY(vt_lora_load(&r->lora, m, checkpoint));
     else {
+        TRY(vt_train_config_check_model(cfg, m->config.layers));
         vt_lora_config lc = {.kind = strcmp(cfg->fine_tune_type, "dora") ? VT_ADAPTER_LORA : VT_ADAPTER_DORA,
                              .rank = cfg->rank, .scale = cfg->alpha / cfg->rank, .dropout = cfg->dropout,
                              .num_layers = cfg->num_layers, .keys = cfg->keys, .vision = cfg->train_vision};
@@ -126,12 +127,7 @@ static int setup_schedule(run *r) {
         long steps = (long)ceil(cfg->epochs * (double)r->plan.n / cfg->grad_accumulation_steps);
         r->total_steps = steps < 1 ? 1 : steps;
     }
-    vt_sched_kind kind;
-    TRY(vt_schedule_kind_parse(cfg->lr_schedule, &kind));
-    long warmup = cfg->warmup_steps >= 0 ? cfg->warmup_steps : (long)ceil(cfg->warmup_ratio * r->total_steps);
-    r->sched = (vt_schedule){.kind = kind, .lr = cfg->learning_rate, .min_lr = cfg->min_lr, .total = r->total_steps,
-                             .warmup = warmup};
-    return 0;
+    return vt_train_config_schedule(cfg, r->total_steps, &r->sched);
 }
 
 static int open_session(run *r) {
@@ -166,8 +162,7 @@ static int setup(run *r) {
     TRY(load_rows(r));
     TRY(vt_mkdir_p(cfg->out));
     TRY(attach_adapters(r, cfg->resume ? checkpoint : NULL));
-    vt_adamw_config ac = vt_adamw_defaults();
-    ac.weight_decay = cfg->weight_decay;
+    vt_adamw_config ac = vt_train_config_adamw(cfg);
     TRY(vt_adamw_init(&r->opt, &ac, vt_lora_params(r->lora)));
     r->st = (vt_run_state){.best_valid = NAN, .best_step = -1};
     if (cfg->resume) TRY(vt_checkpoint_load_state(checkpoint, &r->st, &r->opt));
