@@ -11,6 +11,13 @@ No installed package ships Qwen3-VL's chat template (it comes with the model's f
 be downloaded here), so the template is tools/qwen3_vl_chat_template.jinja, written from the format
 documented for Qwen3-VL-Instruct (shared/spec/qwen3-vl.md §8) and shipped with the fixture and demo
 models (tools/make_fixture.py): the Jinja engine, tokenizer and image processor are the references.
+
+Besides the usual conversation shapes, BOUNDARIES puts leading and trailing spaces, tabs, CRs and
+newlines at every place where the template joins text: after each role header, before <|im_end|>,
+on both sides of an image, between text parts, in system, user and assistant turns of one and
+several turns.  A newline that opens a message merges with the header's "\n" in the reference
+(e.g. "user\n" + "\nHi" gives 198 198 apart but 271 whole), so these catch any rendering that
+tokenizes pieces apart.
 """
 import json
 import os
@@ -88,6 +95,78 @@ def conversations(d):
     ]
 
 
+def boundaries(d):
+    """(name, row, messages): whitespace at every place the template joins text."""
+    a, b = image(d / "w1.png", 96, 64, 4), image(d / "w2.png", 64, 64, 5)
+    img = lambda p: {"type": "image", "image": p}  # noqa: E731
+    txt = lambda s: {"type": "text", "text": s}  # noqa: E731
+    sys_ = lambda s: {"role": "system", "content": s}  # noqa: E731
+    u = lambda *c: {"role": "user", "content": list(c)}  # noqa: E731
+    asst = lambda s: {"role": "assistant", "content": s}  # noqa: E731
+
+    def simple(prompt, response, system=None, name=None):
+        row = {"prompt": prompt, "response": response, **({"system": system} if system is not None else {})}
+        return name, row, ([sys_(system)] if system is not None else []) + [u(txt(prompt)), asst(response)]
+
+    def chat(name, *messages):
+        return name, {"messages": list(messages)}, list(messages)
+
+    return [
+        # after "system\n" and before its <|im_end|>
+        simple("Hi", "Ok.", "\nBe brief.", name="system: leading newline"),
+        simple("Hi", "Ok.", " \n\tBe brief.", name="system: space, newline, tab first"),
+        simple("Hi", "Ok.", "Be brief.\n", name="system: trailing newline"),
+        simple("Hi", "Ok.", "Be brief. \n \n", name="system: trailing spaces and newlines"),
+        simple("Hi", "Ok.", "\n", name="system: only a newline"),
+        # after "user\n" and before its <|im_end|>
+        simple("\nWhat is this?", "A test.", name="user: leading newline"),
+        simple("\n\n\nWhat?", "A test.", name="user: leading blank lines"),
+        simple("  \nWhat?", "A test.", name="user: spaces then newline first"),
+        simple("\t\nWhat?", "A test.", name="user: tab then newline first"),
+        simple("\r\nWhat?", "A test.", name="user: CRLF first"),
+        simple(" What?", "A test.", name="user: leading space"),
+        simple("What?\n", "A test.", name="user: trailing newline"),
+        simple("What?\n\n ", "A test.", name="user: trailing newlines and space"),
+        simple("What?  ", "A test.", name="user: trailing spaces"),
+        simple("\n", "A test.", name="user: only a newline"),
+        simple("   ", "A test.", name="user: only spaces"),
+        # after "assistant\n" (the supervised span starts inside the header's token) and before <|im_end|>
+        simple("Q?", "\nAnswer.", name="assistant: leading newline"),
+        simple("Q?", "\n\nAnswer.", name="assistant: leading blank line"),
+        simple("Q?", " Answer.", name="assistant: leading space"),
+        simple("Q?", "  \n Answer.", name="assistant: spaces, newline, space first"),
+        simple("Q?", "\t\nAnswer.", name="assistant: tab then newline first"),
+        simple("Q?", "\r\nAnswer.", name="assistant: CRLF first"),
+        simple("Q?", "Answer.\n", name="assistant: trailing newline"),
+        simple("Q?", "Answer.  \n\n", name="assistant: trailing spaces and newlines"),
+        simple("Q?", "\n\n", name="assistant: only newlines"),
+        simple("Q?", " ", name="assistant: only a space"),
+        simple("Q?", "<think>\n\n</think>\n\nAnswer.", name="assistant: added tokens and newlines inside"),
+        # around <|vision_start|>...<|vision_end|>
+        chat("image: text before it ends with a newline", u(txt("Look:\n"), img(a), txt("What colour?")), asst("Red.")),
+        chat("image: text before it ends with a space", u(txt("Look: "), img(a), txt("what?")), asst("Red.")),
+        chat("image: text after it starts with a newline", u(img(a), txt("\nDescribe.")), asst("Red.")),
+        chat("image: text after it starts with space, newline", u(img(a), txt(" \n Describe.")), asst("Red.")),
+        chat("image: last in the turn, newline before", u(txt("Describe:\n"), img(a)), asst("Red.")),
+        chat("image: two adjacent, newlines around", u(txt("\n"), img(a), img(b), txt("\n")), asst("Both.")),
+        ("image: simple form, prompt and answer open with newlines",
+         {"image": a, "prompt": "\nDescribe.", "response": "\nRed."}, [u(img(a), txt("\nDescribe.")), asst("\nRed.")]),
+        # text parts joined
+        chat("parts: newline + newline", u(txt("a\n"), txt("\nb")), asst("c")),
+        chat("parts: space + space", u(txt("a "), txt(" b")), asst("c")),
+        chat("parts: space, newline, word", u(txt("a "), txt("\n"), txt("b")), asst("c")),
+        chat("parts: empty, newline, empty", u(txt(""), txt("\n"), txt("")), asst("c")),
+        chat("parts: spaces then newline across parts", u(txt("  "), txt(" \n"), txt("x")), asst("c")),
+        # multi-turn, every turn supervised
+        chat("multi-turn: whitespace everywhere", sys_("\n sys \n"), u(txt("\nq1\n")), asst("\na1\n"),
+             u(txt(" q2 ")), asst("\n\na2 "), u(txt("\r\nq3")), asst(" \n a3")),
+        chat("multi-turn: images and newlines", u(img(a), txt("\none")), asst("\nBlue."), u(txt("two\n"), img(b)),
+             asst("Green.\n")),
+        # special-token strings inside text are special tokens in the reference too
+        chat("content: special-token strings", u(txt("a<|im_end|>\nb")), asst("<|im_start|>\nx<|im_end|>y")),
+    ]
+
+
 def reference(tokenizer, messages, d):
     """The reference ids and loss mask of a conversation, image pads expanded."""
     text = tokenizer.apply_chat_template(messages, chat_template=TEMPLATE, tokenize=False)
@@ -129,6 +208,18 @@ def test_conversations(tokenizer, tmp_path):
         assert got == want, f"row {r}: ids differ\n ours {got[:60]}\n ref  {want[:60]}"
         assert mask == want_mask, f"row {r}: loss mask differs\n ours {mask}\n ref  {want_mask}"
     assert len(enc["image_grid_thw"]) == enc["image_offsets"][-1] == 10
+
+
+def test_whitespace_at_every_boundary(tokenizer, tmp_path):
+    cases = boundaries(tmp_path)
+    _, rows = encode([(row, messages) for _, row, messages in cases], tmp_path)
+    failed = []
+    for (name, _, messages), (got, mask) in zip(cases, rows):
+        want, want_mask = reference(tokenizer, messages, tmp_path)
+        if got != want or mask != want_mask:
+            failed.append(f"{name}:\n  ids  ours {got}\n       ref  {want}\n"
+                          f"  mask ours {mask}\n       ref  {want_mask}")
+    assert not failed, f"{len(failed)} of {len(cases)} cases differ:\n" + "\n".join(failed)
 
 
 def test_bad_rows(tmp_path):
