@@ -124,7 +124,7 @@ static int render_message(const vt_tokenizer *t, const special_ids *sp, const vt
             continue;
         }
         if (m->role != VT_ROLE_USER)
-            return vt_err("an image in a %s message (images go in user turns)", vt_role_name(m->role));
+            return vt_err("images go in user turns only, not in %s messages", vt_role_name(m->role));
         if (*image >= n_images) return vt_err("the conversation has more images than token counts given");
         TRY(special(t, g, s, sp->vision_start, 0));
         for (int k = 0; k < image_tokens[*image]; k++) TRY(push(s, sp->image_pad, 0));
