@@ -30,4 +30,5 @@ head -c 300 $D/tuned.jsonl | head -1 | cut -c1-200
 $VT compare $D/base.jsonl $D/tuned.jsonl --out $D/report.md --examples 8
 $PY tools/demo_score.py $D/data/test_answers.jsonl $D/base.jsonl $D/tuned.jsonl
 echo "adapters: $D/run (mlx-vlm format); loss plot: $D/run/loss.svg; side-by-side report: $D/report.md"
-echo "mlx-vlm runs them too: $PY -m mlx_vlm.generate --model $D/model --adapter-path $D/run --image IMG --prompt TEXT"
+echo "mlx-vlm runs them too (at the run's image size): $PY -m mlx_vlm.generate --model $D/model --adapter-path $D/run \\"
+echo "    --processor-kwargs '{\"min_pixels\": 3136, \"max_pixels\": 16384}' --image IMG --prompt TEXT"
