@@ -62,6 +62,11 @@ int main(void) {
     expect_ids(t, "low<|x|>yo<|x|>", (int32_t[]){257, 301, 'o', 300}, 4);
     expect_ids(t, "", NULL, 0);
     CHECK(vt_tokenizer_token_id(t, "<|x|>") == 300 && vt_tokenizer_token_id(t, "nope") == -1);
+    /* bytes a token stands for: "low" 3, "Ġlow" 4 (Ġ is the one byte 0x20), a byte 1 whatever its character's
+       UTF-8 length (0xE4 is "ä" in the alphabet, 2 bytes of UTF-8), an added token its string */
+    CHECK(vt_tokenizer_token_bytes(t, 257) == 3 && vt_tokenizer_token_bytes(t, 260) == 4);
+    CHECK(vt_tokenizer_token_bytes(t, 0xE4) == 1 && vt_tokenizer_token_bytes(t, 10) == 1);
+    CHECK(vt_tokenizer_token_bytes(t, 301) == 6 && vt_tokenizer_token_bytes(t, 999) == -1);
 
     char *text;
     size_t len;

@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 PY=.venv/bin/python
 VT=build/vlmtune
 D=.cache/demo
-if [ ! -f $D/model/model.safetensors ]; then
+# (re)made when missing, or when it predates the Qwen3-VL chat template (chat_template.json) that mlx-vlm needs
+if [ ! -f $D/model/model.safetensors ] || [ ! -f $D/model/chat_template.json ]; then
     echo "== making the tiny model (Qwen3-VL architecture, random weights, the real Qwen tokenizer)"
     rm -rf $D/fixture && $PY tools/make_fixture.py $D/fixture --vocab 151936 --layouts mlx
     mkdir -p $D && rm -rf $D/model && mv $D/fixture/mlx $D/model && rm -rf $D/fixture
@@ -29,3 +30,5 @@ head -c 300 $D/tuned.jsonl | head -1 | cut -c1-200
 $VT compare $D/base.jsonl $D/tuned.jsonl --out $D/report.md --examples 8
 $PY tools/demo_score.py $D/data/test_answers.jsonl $D/base.jsonl $D/tuned.jsonl
 echo "adapters: $D/run (mlx-vlm format); loss plot: $D/run/loss.svg; side-by-side report: $D/report.md"
+echo "mlx-vlm runs them too (at the run's image size): $PY -m mlx_vlm.generate --model $D/model --adapter-path $D/run \\"
+echo "    --processor-kwargs '{\"min_pixels\": 3136, \"max_pixels\": 16384}' --image IMG --prompt TEXT"

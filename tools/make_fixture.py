@@ -17,6 +17,16 @@ The configuration exercises what the real model has: GQA, interleaved MRoPE,
 two DeepStack taps, a learned position grid that must be interpolated, tied
 embeddings (or an lm_head with --untied).
 
+Every layout also gets the two processor files the real checkpoints ship, so that
+`python -m mlx_vlm.generate --image ...` runs on these models (once the tokenizer files
+are copied in) and sees the prompt vlmtune sees:
+  chat_template.json        Qwen3-VL-Instruct's chat template (tools/qwen3_vl_chat_template.jinja);
+                            mlx-vlm and transformers take it over the tokenizer's own (Qwen3's text
+                            template, which renders no image placeholders)
+  preprocessor_config.json  Qwen3-VL's image settings (pixels 256²..4096², patch 16, merge 2,
+                            mean = std = 0.5): vlmtune's defaults; without it mlx-vlm falls back to
+                            other pixel bounds and small images get other token counts
+
 usage: make_fixture.py OUT_DIR [--seed N] [--vocab N] [--untied] [--layouts mlx,hf,q4,q8,bf16]
 (--vocab 151936 gives Qwen's real special-token ids, for use with the real tokenizer)
 """
@@ -88,9 +98,21 @@ def build(config, seed, embed_scale=0.5):
     return model
 
 
+CHAT_TEMPLATE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "qwen3_vl_chat_template.jinja")
+PREPROCESSOR = dict(size={"shortest_edge": 256 * 256, "longest_edge": 4096 * 4096}, patch_size=16,
+                    temporal_patch_size=2, merge_size=2, image_mean=[0.5] * 3, image_std=[0.5] * 3,
+                    image_processor_type="Qwen2VLImageProcessorFast", processor_class="Qwen3VLProcessor")
+
+
 def write_config(path, config):
     with open(os.path.join(path, "config.json"), "w") as f:
         json.dump(config, f, indent=2)
+    with open(CHAT_TEMPLATE, encoding="utf-8") as f:
+        template = f.read()
+    with open(os.path.join(path, "chat_template.json"), "w", encoding="utf-8") as f:
+        json.dump({"chat_template": template}, f, indent=2, ensure_ascii=False)
+    with open(os.path.join(path, "preprocessor_config.json"), "w") as f:
+        json.dump(PREPROCESSOR, f, indent=2)
 
 
 def save_mlx(model, config, out, dtype=None):

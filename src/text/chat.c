@@ -1,3 +1,19 @@
+/* chat.c — the chat template, tokenized as the reference tokenizes the rendered string.
+ *
+ * The reference renders the whole conversation to one string and tokenizes it; its tokenizer splits the
+ * special tokens out first, so every stretch of text between two of them is tokenized on its own.  We do the
+ * same: the text between the special tokens the template writes (e.g. "assistant\n" + the answer, or a
+ * user's text parts after an image) is gathered into one segment and tokenized whole, so that a newline or
+ * space that opens a message merges with the "\n" of the role header exactly as it does there.  Special-token
+ * strings inside message text are split out by the tokenizer, as the reference's are.
+ *
+ * The loss mask comes from byte offsets: a segment may start supervision at a byte offset (right after
+ * "assistant\n"; 0 for the "\n" after an assistant's <|im_end|>), and a token is supervised when it ends
+ * after that offset — when any of its bytes are supervised, the rule transformers' assistant-token mask
+ * follows (the token holding the span's first character is in).  So an answer that opens with "\n" puts the "\n\n"
+ * token it shares with the header into the mask.  Offsets are counted in NFC-normalized text; the header
+ * before the offset is ASCII ending in "\n", which NFC neither changes nor composes with what follows, so the
+ * offset is the same in both. */
 #include "text/chat.h"
 
 #include <stdlib.h>
@@ -27,14 +43,60 @@ static int push(vt_token_seq *s, int32_t id, uint8_t supervised) {
     return 0;
 }
 
-static int push_text(const vt_tokenizer *t, vt_token_seq *s, const char *text, size_t len, uint8_t supervised) {
-    int32_t *ids;
-    size_t n;
-    TRY(vt_tokenizer_encode(t, text, len, &ids, &n));
+enum { UNSUPERVISED = -1 };
+
+/* Text waiting for the next special token. */
+typedef struct {
+    char *text;   /* owned */
+    size_t len, cap;
+    long supervised_from; /* byte offset where supervision starts, or UNSUPERVISED */
+} segment;
+
+static int append(segment *g, const char *text, size_t len) {
+    if (g->len + len + 1 > g->cap) {
+        size_t cap = 2 * (g->len + len + 1);
+        char *p = realloc(g->text, cap);
+        if (!p) return vt_err("out of memory");
+        g->text = p, g->cap = cap;
+    }
+    memcpy(g->text + g->len, text, len);
+    g->len += len;
+    return 0;
+}
+
+static int append_str(segment *g, const char *text) { return append(g, text, strlen(text)); }
+
+/* Where the text appended next starts being supervised (UNSUPERVISED: it is not). */
+static void supervise_from_here(segment *g, bool supervised) {
+    if (!supervised) return;
+    if (g->supervised_from == UNSUPERVISED) g->supervised_from = (long)g->len;
+}
+
+/* Tokenizes the pending text whole and appends it with its mask; the segment is then empty. */
+static int flush(const vt_tokenizer *t, segment *g, vt_token_seq *s) {
     int rc = 0;
-    for (size_t i = 0; rc == 0 && i < n; i++) rc = push(s, ids[i], supervised);
-    free(ids);
+    if (g->len) {
+        int32_t *ids;
+        size_t n;
+        TRY(vt_tokenizer_encode(t, g->text, g->len, &ids, &n));
+        long end = 0;
+        for (size_t i = 0; rc == 0 && i < n; i++) {
+            long bytes = vt_tokenizer_token_bytes(t, ids[i]);
+            if (bytes < 0) rc = vt_err("token id %d is not in the vocabulary", ids[i]);
+            end += bytes;
+            if (rc == 0) rc = push(s, ids[i], g->supervised_from != UNSUPERVISED && end > g->supervised_from);
+        }
+        free(ids);
+    }
+    g->len = 0;
+    g->supervised_from = UNSUPERVISED;
     return rc;
+}
+
+/* A special token: it ends the pending segment. */
+static int special(const vt_tokenizer *t, segment *g, vt_token_seq *s, int32_t id, uint8_t supervised) {
+    TRY(flush(t, g, s));
+    return push(s, id, supervised);
 }
 
 typedef struct {
@@ -46,29 +108,32 @@ static int lookup(const vt_tokenizer *t, const char *name, int32_t *out) {
     return *out >= 0 ? 0 : vt_err("the tokenizer has no %s token (is it a Qwen tokenizer?)", name);
 }
 
-/* A message's content: adjacent text parts are joined (the reference tokenizes the rendered string). */
-static int render_content(const vt_tokenizer *t, const special_ids *sp, const vt_message *m, const int *image_tokens,
-                          size_t n_images, size_t *image, uint8_t supervised, vt_token_seq *s) {
-    for (size_t i = 0; i < m->n_parts;) {
-        if (m->parts[i].kind == VT_PART_IMAGE) {
-            if (*image >= n_images) return vt_err("the conversation has more images than token counts given");
-            TRY(push(s, sp->vision_start, 0));
-            for (int k = 0; k < image_tokens[*image]; k++) TRY(push(s, sp->image_pad, 0));
-            TRY(push(s, sp->vision_end, 0));
-            (*image)++, i++;
+/* <|im_start|>role\n{parts}<|im_end|>\n, the parts in order with nothing between them. */
+static int render_message(const vt_tokenizer *t, const special_ids *sp, const vt_message *m,
+                          const int *image_tokens, size_t n_images, size_t *image, segment *g,
+                          vt_token_seq *s) {
+    bool sup = m->role == VT_ROLE_ASSISTANT;
+    TRY(special(t, g, s, sp->im_start, 0));
+    TRY(append_str(g, vt_role_name(m->role)));
+    TRY(append_str(g, "\n"));
+    supervise_from_here(g, sup);
+    for (size_t i = 0; i < m->n_parts; i++) {
+        const vt_part *p = &m->parts[i];
+        if (p->kind == VT_PART_TEXT) {
+            TRY(append_str(g, p->text));
             continue;
         }
-        size_t len = 0, j = i;
-        for (; j < m->n_parts && m->parts[j].kind == VT_PART_TEXT; j++) len += strlen(m->parts[j].text);
-        char *joined = malloc(len + 1), *p = joined;
-        if (!joined) return vt_err("out of memory");
-        for (size_t k = i; k < j; k++) p = stpcpy(p, m->parts[k].text);
-        int rc = push_text(t, s, joined, len, supervised);
-        free(joined);
-        TRY(rc);
-        i = j;
+        if (m->role != VT_ROLE_USER)
+            return vt_err("images go in user turns only, not in %s messages", vt_role_name(m->role));
+        if (*image >= n_images) return vt_err("the conversation has more images than token counts given");
+        TRY(special(t, g, s, sp->vision_start, 0));
+        for (int k = 0; k < image_tokens[*image]; k++) TRY(push(s, sp->image_pad, 0));
+        TRY(push(s, sp->vision_end, 0));
+        (*image)++;
     }
-    return 0;
+    TRY(special(t, g, s, sp->im_end, sup));
+    supervise_from_here(g, sup);
+    return append_str(g, "\n");
 }
 
 int vt_chat_render(const vt_tokenizer *t, const vt_sample *conv, const int *image_tokens, size_t n_images,
@@ -80,20 +145,23 @@ int vt_chat_render(const vt_tokenizer *t, const vt_sample *conv, const int *imag
     TRY(lookup(t, "<|vision_end|>", &sp.vision_end));
     TRY(lookup(t, "<|image_pad|>", &sp.image_pad));
     vt_token_seq s = {0};
+    segment g = {.supervised_from = UNSUPERVISED};
     size_t image = 0;
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < conv->n_messages; i++) {
         const vt_message *m = &conv->messages[i];
-        uint8_t sup = m->role == VT_ROLE_ASSISTANT;
-        const char *role = vt_role_name(m->role);
-        rc = push(&s, sp.im_start, 0) || push_text(t, &s, role, strlen(role), 0) || push_text(t, &s, "\n", 1, 0) ||
-             render_content(t, &sp, m, image_tokens, n_images, &image, sup, &s) || push(&s, sp.im_end, sup) ||
-             push_text(t, &s, "\n", 1, sup);
+        if (m->role == VT_ROLE_SYSTEM && i > 0)
+            rc = vt_err("message %zu: a system message may only come first (the template drops others)",
+                        i + 1);
+        else
+            rc = render_message(t, &sp, m, image_tokens, n_images, &image, &g, &s);
     }
     if (rc == 0 && generation_prompt)
-        rc = push(&s, sp.im_start, 0) || push_text(t, &s, "assistant", 9, 0) || push_text(t, &s, "\n", 1, 0);
+        rc = special(t, &g, &s, sp.im_start, 0) || append_str(&g, "assistant\n");
+    if (rc == 0) rc = flush(t, &g, &s);
     if (rc == 0 && image != n_images)
         rc = vt_err("%zu image token counts given for a conversation with %zu images", n_images, image);
+    free(g.text);
     if (rc) {
         vt_token_seq_free(&s);
         return -1;

@@ -7,8 +7,13 @@
  *                                                                <|image_pad|>×N <|vision_end|>
  *   <|im_start|>assistant\n{text}<|im_end|>\n
  *   <|im_start|>assistant\n                                      the generation prompt, when asked
+ * The ids are the reference tokenizer's for the whole rendered string: the text between two special
+ * tokens is tokenized as one piece, so a message that opens with "\n" merges with its header's "\n".
+ * A system message may only come first and images only in user turns (anything else is an error), as
+ * in Qwen3-VL's template (tools/qwen3_vl_chat_template.jinja).
  * The loss mask is 1 on every assistant turn's content, its <|im_end|> and the "\n" after it
- * (what Qwen's own fine-tuning supervises), and 0 everywhere else. */
+ * (what Qwen's own fine-tuning supervises), and 0 everywhere else; a token is supervised when any of its
+ * bytes are (an answer opening with "\n" shares a "\n\n" token with its header: that token is in). */
 #ifndef VT_CHAT_H
 #define VT_CHAT_H
 

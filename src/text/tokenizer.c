@@ -442,6 +442,15 @@ int32_t vt_tokenizer_token_id(const vt_tokenizer *t, const char *token) {
 
 size_t vt_tokenizer_vocab_size(const vt_tokenizer *t) { return t->n_ids; }
 
+long vt_tokenizer_token_bytes(const vt_tokenizer *t, int32_t id) {
+    if (id < 0 || (size_t)id >= t->n_ids || !t->id_to_token[id]) return -1;
+    const char *tok = t->id_to_token[id];
+    if (t->is_added[id]) return (long)strlen(tok);
+    long n = 0; /* one byte per character of the byte-level alphabet: count UTF-8 lead bytes */
+    for (const unsigned char *p = (const unsigned char *)tok; *p; p++) n += (*p & 0xC0) != 0x80;
+    return n;
+}
+
 /* --------------------------------------------------------------- encoding ---- */
 
 typedef struct {

@@ -31,6 +31,10 @@ int vt_tokenizer_decode(const vt_tokenizer *t, const int32_t *ids, size_t n, cha
 /* Id of a token by its string (added tokens included), or -1. */
 int32_t vt_tokenizer_token_id(const vt_tokenizer *t, const char *token);
 size_t vt_tokenizer_vocab_size(const vt_tokenizer *t); /* largest id + 1 */
+/* How many bytes of (NFC-normalized) text token `id` stands for: an added token's string length, else the
+ * length of its byte-level string in bytes.  -1 for an id not in the vocabulary.  Summed over an encoding, it
+ * gives each token's end offset in the normalized text (the chat template's loss mask uses this). */
+long vt_tokenizer_token_bytes(const vt_tokenizer *t, int32_t id);
 /* A hash of what decides the ids (vocabulary, merges, added tokens, pattern): cache keys use it. */
 uint64_t vt_tokenizer_fingerprint(const vt_tokenizer *t);
 
