@@ -18,7 +18,7 @@ vt_rows_options vt_rows_options_init(const vt_tokenizer *tok, const vt_image_con
 
 /* ---------------------------------------------------------------- cache ---- */
 
-enum { ROWS_FORMAT = 1 };
+enum { ROWS_FORMAT = 2 }; /* 2: whole-segment tokenization of the chat template */
 
 static int cache_key(const vt_rows_options *o, const vt_dataset *ds, char key[17]) {
     char *bytes;

@@ -63,6 +63,9 @@ int vt_lora_load(vt_lora **out, vt_model *m, const char *dir);
  * names the source in messages.  This is how every format loads. */
 int vt_lora_assemble(vt_lora **out, vt_model *m, const vt_lora_config *cfg, char *const *modules, size_t n_modules,
                      mx_tensors *weights, const char *label);
+/* Starting values for l's parameters from an adapters.safetensors (or a directory holding one), as mlx-lm's
+ * resume_adapter_file does: every parameter must be there with its shape, and nothing else. */
+int vt_lora_load_values(vt_lora *l, const char *path);
 /* Writes DIR/adapters.safetensors and DIR/adapter_config.json (mlx-vlm's layout), each atomically. */
 int vt_lora_save(const vt_lora *l, const char *dir);
 void vt_lora_free(vt_lora *l);  /* removes the hooks from the model; NULL is fine */

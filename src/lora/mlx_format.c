@@ -139,3 +139,41 @@ int vt_lora_load_mlx(vt_lora **out, vt_model *m, const char *dir) {
     cJSON_Delete(root);
     return rc ? vt_err_context("adapter %s", dir) : 0;
 }
+
+/* ------------------------------------------------------ starting values ---- */
+
+/* Each tensor of `t` must be one of l's parameters with its shape; every parameter must be there. */
+static int take_values(vt_lora *l, mx_tensors *t, const char *file) {
+    vt_params *p = vt_lora_params(l);
+    for (size_t i = 0; i < mx_tensors_count(t); i++)
+        if (vt_params_find(p, mx_tensors_name(t, i)) < 0)
+            return vt_err("%s: tensor '%s' is not a parameter of the adapters this configuration makes", file,
+                          mx_tensors_name(t, i));
+    for (size_t i = 0; i < p->n; i++) {
+        mx_array a = mx_tensors_get(t, p->names[i]), copy;
+        char got[96], want[96];
+        if (!a) return vt_err("%s: tensor '%s' is missing (the adapters were made with other settings?)", file, p->names[i]);
+        if (mx_ndim(a) != mx_ndim(p->values[i]) || mx_size(a) != mx_size(p->values[i]))
+            return vt_err("%s: tensor '%s' is %s, the configuration makes %s", file, p->names[i],
+                          mx_describe(a, got, sizeof got), mx_describe(p->values[i], want, sizeof want));
+        TRY(mx_astype(&copy, a, mx_dtype_of(p->values[i])));
+        TRY(mx_eval(&copy, 1));
+        mx_keep(copy, NULL);
+        vt_params_replace(p, i, copy);
+    }
+    return 0;
+}
+
+int vt_lora_load_values(vt_lora *l, const char *path) {
+    char file[4200];
+    if (vt_is_dir(path)) TRY(vt_path_join(file, sizeof file, path, "adapters.safetensors"));
+    else snprintf(file, sizeof file, "%s", path);
+    mx_tensors *t;
+    TRY(mx_load_safetensors(&t, file));
+    mx_arena *scope = mx_scope_begin();
+    int rc = take_values(l, t, file);
+    mx_scope_end(scope);
+    mx_tensors_free(t);
+    if (rc == 0) vt_lora_bind(l, NULL);
+    return rc;
+}

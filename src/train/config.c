@@ -40,8 +40,7 @@ static const field fields[] = {
     F("resume", "resume", "RUN", T_STR, resume,
       "run directory to resume from; the run continues in it (unless --out says otherwise)"),
     F("resume_adapter_file", "resume-adapter-file", "FILE", T_STR, resume_adapter_file,
-      "start from these adapter weights, with fresh optimizer state (mlx-lm's key; the trainer's use of it "
-      "is being wired)"),
+      "start from these adapter weights (adapters.safetensors or its folder), with fresh optimizer state"),
     F("cache_dir", "cache-dir", "DIR", T_STR, cache_dir, "cache of encoded rows (default: next to the data; none: off)"),
     FC("fine_tune_type", "fine-tune-type", fine_tune_type, "lora|dora", "lora or dora"),
     F("lora_parameters.rank", "rank", "N", T_INT, rank, "LoRA rank r"),

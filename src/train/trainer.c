@@ -100,6 +100,7 @@ static int attach_adapters(run *r, const char *checkpoint) {
                              .rank = cfg->rank, .scale = cfg->alpha / cfg->rank, .dropout = cfg->dropout,
                              .num_layers = cfg->num_layers, .keys = cfg->keys, .vision = cfg->train_vision};
         TRY(vt_lora_attach(&r->lora, m, &lc, vt_mix64((uint64_t)cfg->seed)));
+        if (cfg->resume_adapter_file) TRY(vt_lora_load_values(r->lora, cfg->resume_adapter_file));
     }
     /* inference must see images as training did: the bounds travel in adapter_config.json */
     vt_adapter_meta meta = {r->session.images.min_pixels, r->session.images.max_pixels};

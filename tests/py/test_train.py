@@ -244,3 +244,29 @@ def test_long_rows_are_skipped_or_refused(setup, tmp_path):
     r = train(model, data, tmp_path / "b", "--iters", "1", "--max-seq-length", "40", "--strict", check=False)
     assert r.returncode == 1 and "4 of 4 rows are invalid" in r.stderr
     assert "train.jsonl:1:" in r.stderr and "exceed max_seq_length 40" in r.stderr
+
+
+def test_num_layers_limits_dotted_keys(setup, tmp_path):
+    """mlx-lm's keys are dotted paths ("self_attn.q_proj"); num_layers keeps them to the last layers."""
+    model, data = setup
+    train(model, data, tmp_path / "run", "--iters", "1", "--keys", "self_attn.q_proj,mlp.down_proj", "--num-layers", "2")
+    cfg = json.loads((tmp_path / "run" / "adapter_config.json").read_text())
+    layers = json.loads((model / "config.json").read_text())["text_config"]["num_hidden_layers"]
+    want = [f"language_model.model.layers.{i}.{k}" for i in range(layers - 2, layers)
+            for k in ("self_attn.q_proj", "mlp.down_proj")]
+    assert sorted(cfg["lora_parameters"]["keys"]) == sorted(want) and cfg["num_layers"] == 2
+
+
+def test_resume_adapter_file_starts_from_those_weights(setup, tmp_path):
+    """mlx-lm's resume_adapter_file: the first step's loss is the loss of those adapters on the same rows."""
+    model, data = setup
+    train(model, data, tmp_path / "a", "--iters", "3", "--batch-size", "4")
+    r = subprocess.run([CLI, "eval", "--model", str(model), "--adapter", str(tmp_path / "a"), "--data",
+                        str(data / "train.jsonl")], capture_output=True, text=True, check=True)
+    want = float(r.stdout.split("loss ")[1].split(",")[0])
+    train(model, data, tmp_path / "b", "--iters", "1", "--batch-size", "4", "--resume-adapter-file",
+          str(tmp_path / "a" / "adapters.safetensors"))
+    assert metrics(tmp_path / "b")[0]["loss"] == pytest.approx(want, rel=1e-4)
+    r = train(model, data, tmp_path / "c", "--iters", "1", "--rank", "4", "--resume-adapter-file",
+              str(tmp_path / "a"), check=False)
+    assert r.returncode == 1 and "lora_a" in r.stderr and "the configuration makes" in r.stderr
