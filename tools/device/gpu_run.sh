@@ -37,6 +37,7 @@ done
 OUT=${OUT:-$V/out}
 mkdir -p "$OUT" "$V"
 exec > >(tee -a "$OUT/run.log") 2>&1
+trap 'exec >&- 2>&-; wait' EXIT      # let tee finish writing run.log before the command returns
 export PYTHONUNBUFFERED=1
 has() { case ",$PHASES," in *",$1,"*) return 0 ;; esac; return 1; }
 phase() { echo "== $1 (at $(($(date +%s) - T0)) s)"; }
