@@ -1,7 +1,8 @@
 /* `vlmtune eval` — supervised loss of a model (with an adapter) on a dataset, and optionally its answers.
  *
- *   vlmtune eval --model DIR [--adapter DIR] --data FILE [--per-sample] [--generate] [--max-tokens N]
+ *   vlmtune eval --model DIR [--adapter DIR] --data FILE|DIR [--per-sample] [--generate] [--max-tokens N]
  *
+ * --data DIR is a folder of splits: its test split is evaluated, else its valid split.
  * Loss: cross-entropy over the assistant tokens of every row, averaged over those tokens, and its
  * perplexity.  --generate answers each row's last user turn greedily (the conversation up to the last
  * assistant turn is the prompt) and scores the answer against that turn: exact match and token F1
@@ -167,14 +168,14 @@ static int eval_row(eval_state *s, const vt_sample *row, size_t index) {
 int cmd_eval(int argc, char **argv) {
     vt_option opts[] = {{"model", "DIR", "model directory", true},
                         {"adapter", "DIR", "adapter directory (mlx-vlm format)", false},
-                        {"data", "FILE.jsonl", "rows to evaluate (see docs/DATA.md)", true},
+                        {"data", "FILE|DIR", "rows to evaluate, or a folder (its test split, else valid; docs/DATA.md)", true},
                         {"per-sample", NULL, "one JSON line per row", false},
                         {"generate", NULL, "also answer each row and score the answer", false},
                         {"max-tokens", "N", "longest answer with --generate [64]", false},
                         {"image-min-pixels", "N", "smallest resized image area (default: the model's)", false},
                         {"image-max-pixels", "N", "largest resized image area (default: the model's)", false},
                         {0}};
-    int rc = vt_args_parse(opts, argc, argv, "vlmtune eval --model DIR [--adapter DIR] --data FILE.jsonl");
+    int rc = vt_args_parse(opts, argc, argv, "vlmtune eval --model DIR [--adapter DIR] --data FILE.jsonl|DIR");
     if (rc) return rc > 0 ? 0 : -1;
     const char *model_dir = vt_args_value(opts, "model"), *adapter = vt_args_value(opts, "adapter");
     vt_image_config ic;
@@ -185,8 +186,10 @@ int cmd_eval(int argc, char **argv) {
     vt_lora *lora = NULL;
     vt_tokenizer *tok = NULL;
     vt_dataset *ds = NULL;
-    rc = vt_model_load(&m, model_dir) || (adapter && vt_lora_load(&lora, m, adapter)) ||
-         vt_tokenizer_load(&tok, model_dir) || vt_dataset_load(&ds, vt_args_value(opts, "data"));
+    char *data = NULL;
+    const char *split;
+    rc = vt_dataset_eval_split(vt_args_value(opts, "data"), &data, &split) || vt_model_load(&m, model_dir) ||
+         (adapter && vt_lora_load(&lora, m, adapter)) || vt_tokenizer_load(&tok, model_dir) || vt_dataset_load(&ds, data);
     eval_state s = {.model = m, .tok = tok, .ic = &ic, .generate = vt_args_flag(opts, "generate"),
                     .per_sample = vt_args_flag(opts, "per-sample"), .max_tokens = (int)max_tokens};
     if (rc == 0) {
@@ -198,13 +201,14 @@ int cmd_eval(int argc, char **argv) {
     if (rc == 0) {
         double loss = s.tokens ? s.loss_sum / (double)s.tokens : NAN;
         fprintf(s.per_sample ? stderr : stdout, "%s%s: %zu rows, %zu supervised tokens, loss %.4f, perplexity %.3f",
-                adapter ? "with adapter: " : "", vt_args_value(opts, "data"), s.rows, s.tokens, loss, exp(loss));
+                adapter ? "with adapter: " : "", data, s.rows, s.tokens, loss, exp(loss));
         if (s.generate)
             fprintf(s.per_sample ? stderr : stdout, ", exact match %.1f%%, token F1 %.3f", 100.0 * s.exact / (double)s.rows,
                     s.f1 / (double)s.rows);
         fprintf(s.per_sample ? stderr : stdout, "\n");
     }
     vt_dataset_free(ds);
+    free(data);
     vt_tokenizer_free(tok);
     vt_lora_free(lora);
     vt_model_free(m);

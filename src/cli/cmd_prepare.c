@@ -1,17 +1,20 @@
 /* `vlmtune prepare` — check a dataset, describe it, and cache it encoded for training.
  *
- *   vlmtune prepare --model DIR --data FILE [--valid FILE] [--max-seq-length N] [--strict]
+ *   vlmtune prepare --model DIR --data FILE|DIR [--valid FILE] [--max-seq-length N] [--strict]
  *                   [--cache-dir DIR|none] [--image-min-pixels N] [--image-max-pixels N]
  *
- * Every row is parsed, its images decoded and resized, its chat rendered: each bad row is listed
- * as "error: FILE:LINE: reason" and the command fails with their count.  For a good file it prints
+ * --data DIR is a folder of splits (DIR/train.jsonl, and DIR/valid.jsonl when there and no --valid).
+ * Every row is parsed, its images decoded and resized, its chat rendered: each bad row is listed on
+ * stderr as "error: FILE:LINE: reason" and the command fails with their count.  For a good file it prints
  * rows, images, tokens (image tokens apart), supervised tokens and a histogram of row lengths, and
  * leaves the encoded rows in the cache `vlmtune train` reads (docs/DATA.md, "Prepared rows"). */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "data/dataset.h"
 #include "data/rows.h"
 #include "util/error.h"
 #include "util/fs.h"
@@ -56,26 +59,35 @@ static void print_stats(const char *path, const vt_rows *r, const stats *s) {
 
 int cmd_prepare(int argc, char **argv) {
     vt_option opts[] = {{"model", "DIR", "model directory (tokenizer, image settings)", true},
-                        {"data", "FILE.jsonl", "training rows", true},
-                        {"valid", "FILE.jsonl", "validation rows", false},
+                        {"data", "FILE|DIR", "training rows, or a folder with train.jsonl [valid.jsonl]", true},
+                        {"valid", "FILE.jsonl", "validation rows (default with a folder: its valid split)", false},
                         {"max-seq-length", "N", "longest row in tokens, images included [2048]", false},
                         {"strict", NULL, "a row longer than that is an error, not skipped", false},
                         {"cache-dir", "DIR", "where to keep the encoded rows [next to the data; none: off]", false},
                         {"image-min-pixels", "N", "smallest resized image area (default: the model's)", false},
                         {"image-max-pixels", "N", "largest resized image area (default: the model's)", false},
                         {0}};
-    int rc = vt_args_parse(opts, argc, argv, "vlmtune prepare --model DIR --data FILE.jsonl [--valid FILE.jsonl]");
+    int rc = vt_args_parse(opts, argc, argv, "vlmtune prepare --model DIR --data FILE.jsonl|DIR [--valid FILE.jsonl]");
     if (rc) return rc > 0 ? 0 : -1;
     const char *model = vt_args_value(opts, "model");
     vt_image_config ic;
     long max_seq;
     TRY(vt_args_image_config(opts, model, &ic));
     TRY(vt_args_int(opts, "max-seq-length", VT_DEFAULT_MAX_SEQ_LENGTH, 16, 1 << 24, &max_seq));
+    const char *data = vt_args_value(opts, "data"), *valid = vt_args_value(opts, "valid");
+    char *train_file = NULL, *valid_file = NULL;
+    if (vt_dataset_split(data, "train", true, &train_file) || (!valid && vt_dataset_split(data, "valid", false, &valid_file))) {
+        free(train_file);
+        return -1;
+    }
     vt_tokenizer *tok;
-    TRY(vt_tokenizer_load(&tok, model));
+    if (vt_tokenizer_load(&tok, model)) {
+        free(train_file), free(valid_file);
+        return -1;
+    }
     char cache[4200];
-    vt_rows_options o = vt_rows_options_init(tok, &ic, (int)max_seq, vt_args_flag(opts, "strict"), stdout);
-    const char *files[2] = {vt_args_value(opts, "data"), vt_args_value(opts, "valid")};
+    vt_rows_options o = vt_rows_options_init(tok, &ic, (int)max_seq, vt_args_flag(opts, "strict"), stderr);
+    const char *files[2] = {train_file, valid ? valid : valid_file};
     int32_t pad = vt_tokenizer_token_id(tok, "<|image_pad|>");
     for (int i = 0; rc == 0 && i < 2 && files[i]; i++) {
         vt_rows rows;
@@ -91,5 +103,6 @@ int cmd_prepare(int argc, char **argv) {
         vt_rows_free(&rows);
     }
     vt_tokenizer_free(tok);
+    free(train_file), free(valid_file);
     return rc;
 }
