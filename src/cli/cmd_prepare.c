@@ -76,7 +76,8 @@ int cmd_prepare(int argc, char **argv) {
     TRY(vt_args_int(opts, "max-seq-length", VT_DEFAULT_MAX_SEQ_LENGTH, 16, 1 << 24, &max_seq));
     const char *data = vt_args_value(opts, "data"), *valid = vt_args_value(opts, "valid");
     char *train_file = NULL, *valid_file = NULL;
-    if (vt_dataset_split(data, "train", true, &train_file) || (!valid && vt_dataset_split(data, "valid", false, &valid_file))) {
+    if (vt_dataset_split(data, "train", true, &train_file) ||
+        (!valid && vt_dataset_split(data, "valid", false, &valid_file))) {
         free(train_file);
         return -1;
     }

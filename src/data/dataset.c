@@ -64,7 +64,8 @@ static int add_row(loader *L, vt_sample *s, int rc, size_t line, const char *whe
     ds->samples = grown;
     s->line = line;
     for (size_t m = 0; m < s->n_messages; m++)
-        for (size_t k = 0; k < s->messages[m].n_parts; k++) ds->n_images += s->messages[m].parts[k].kind == VT_PART_IMAGE;
+        for (size_t k = 0; k < s->messages[m].n_parts; k++)
+            ds->n_images += s->messages[m].parts[k].kind == VT_PART_IMAGE;
     ds->samples[ds->n_samples++] = *s;
     return 0;
 }
@@ -117,7 +118,8 @@ static void advance(cursor *c, const char *to) {
 /* An error at p that ends the reading of an array: nothing after it can be trusted. */
 static int array_stops(loader *L, cursor *c, const char *p, const char *why) {
     advance(c, p);
-    vt_err("%s:%zu:%zu: %s (the rest of the file is not read)", L->ds->path, c->line, (size_t)(p - c->line_start) + 1, why);
+    vt_err("%s:%zu:%zu: %s (the rest of the file is not read)", L->ds->path, c->line,
+           (size_t)(p - c->line_start) + 1, why);
     return bad_row(L);
 }
 
@@ -156,7 +158,8 @@ static int read_array(loader *L, const char *text, size_t len) {
         }
     }
     if (p >= end) return array_stops(L, &c, p, "the array is not closed (no ']')");
-    if (!is_blank(p + 1, (size_t)(end - p - 1))) return array_stops(L, &c, skip_blank(p + 1, end), "unexpected text after the array");
+    if (!is_blank(p + 1, (size_t)(end - p - 1)))
+        return array_stops(L, &c, skip_blank(p + 1, end), "unexpected text after the array");
     return 0;
 }
 
@@ -280,8 +283,8 @@ int vt_dataset_split(const char *data, const char *split, bool required, char **
     if (stat(data, &st) != 0) return vt_err("%s: no such file or folder", data);
     if (!S_ISDIR(st.st_mode)) {
         if (!strcmp(split, "train")) return (*path = strdup(data)) ? 0 : vt_err("out of memory");
-        return required ? vt_err("%s is a file, which holds the train split only: give a folder with %s.jsonl", data, split)
-                        : 0;
+        if (required) return vt_err("%s is a file, which holds the train split only: give a folder with %s.jsonl", data, split);
+        return 0;
     }
     char dir[4096];
     snprintf(dir, sizeof dir, "%s", data);

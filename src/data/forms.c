@@ -126,7 +126,8 @@ static int file_uri_path(const char *uri, const char *base_dir, char **out) {
             continue;
         }
         unsigned v;
-        if (!isxdigit((unsigned char)p[1]) || !isxdigit((unsigned char)p[2]) || sscanf(p + 1, "%2x", &v) != 1 || v == 0) {
+        bool hex = isxdigit((unsigned char)p[1]) && isxdigit((unsigned char)p[2]);
+        if (!hex || sscanf(p + 1, "%2x", &v) != 1 || v == 0) {
             free(path);
             return vt_err("file URI \"%s\": bad percent escape at \"%.3s\"", uri, p);
         }
@@ -233,7 +234,8 @@ static int take_marker(row_ctx *c, vt_message *m, size_t turn) {
     if (c->n_images == 0)
         return vt_err("turn %zu: an image part gives no image (\"image\", \"url\", \"path\", \"image_url\") and the "
                       "row has no \"images\" list to take it from", turn);
-    return k < c->n_images ? append_part(m, VT_PART_IMAGE, strdup(c->images[k])) : 0; /* too many: counted, refused at the end */
+    /* one too many is counted here and refused at the end, with both counts */
+    return k < c->n_images ? append_part(m, VT_PART_IMAGE, strdup(c->images[k])) : 0;
 }
 
 /* Text with "<image>" placeholders (LLaMA-Factory): each takes the next top-level image. */
@@ -307,7 +309,8 @@ static int prepend_images(vt_sample *s, row_ctx *c) {
         if (m->role != VT_ROLE_USER) continue;
         vt_part *parts = malloc((c->n_images + m->n_parts) * sizeof *parts);
         if (!parts) return vt_err("out of memory");
-        for (size_t k = 0; k < c->n_images; k++) parts[k] = (vt_part){VT_PART_IMAGE, c->images[k]}, c->images[k] = NULL;
+        for (size_t k = 0; k < c->n_images; k++) parts[k] = (vt_part){VT_PART_IMAGE, c->images[k]};
+        memset(c->images, 0, c->n_images * sizeof *c->images); /* now the parts' */
         if (m->n_parts) memcpy(parts + c->n_images, m->parts, m->n_parts * sizeof *parts);
         free(m->parts);
         m->parts = parts;

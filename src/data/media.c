@@ -87,7 +87,8 @@ static int decode_data_uri(const char *uri, uint8_t **out, size_t *len) {
     const char *comma = strchr(uri, ',');
     if (!comma) return vt_err("a data: URI needs a ',' before its data");
     size_t head = (size_t)(comma - uri);
-    if (head < 5 + 7 || strncasecmp(comma - 7, ";base64", 7)) return vt_err("only base64 data: URIs are supported (data:TYPE;base64,...)");
+    if (head < 5 + 7 || strncasecmp(comma - 7, ";base64", 7))
+        return vt_err("only base64 data: URIs are supported (data:TYPE;base64,...)");
     return vt_base64_decode(comma + 1, strlen(comma + 1), out, len);
 }
 
@@ -127,8 +128,9 @@ static int store(const char *dir, const uint8_t *data, size_t len, char **path) 
     const char *ext = vt_media_image_type(data, len);
     if (!ext) {
         if (len == 0) return vt_err("no bytes (an empty image)");
-        return vt_err("the %zu bytes are not an image (JPEG, PNG, WebP, GIF or BMP expected; they start %02x %02x %02x %02x)",
-                      len, data[0], len > 1 ? data[1] : 0, len > 2 ? data[2] : 0, len > 3 ? data[3] : 0);
+        return vt_err("the %zu bytes are not an image (JPEG, PNG, WebP, GIF or BMP expected; they start "
+                      "%02x %02x %02x %02x)", len, data[0], len > 1 ? data[1] : 0, len > 2 ? data[2] : 0,
+                      len > 3 ? data[3] : 0);
     }
     TRY(vt_mkdir_p(dir));
     unsigned long long h = (unsigned long long)vt_fnv1a(VT_FNV_START, data, len);
