@@ -23,6 +23,7 @@ run() { # name, expected status, command...
     echo "asan_cli: $name ok"
 }
 run prepare 0 $VT prepare --model "$M" --data "$T/data/train.jsonl" $IMG
+run prepare-folder 0 $VT prepare --model "$M" --data "$T/data" --cache-dir "$T/cache" $IMG
 run train 0 $VT train --model "$M" --data "$T/data/train.jsonl" --valid "$T/data/valid.jsonl" --out "$T/run" \
     --iters 4 --batch-size 2 --grad-accumulation-steps 2 --steps-per-eval 2 --save-every 2 --train-vision \
     --grad-checkpoint --pack --max-seq-length 300 --dropout 0.1 $IMG

@@ -7,9 +7,10 @@ cd "$(dirname "$0")/.."
 seconds=${1:-20}
 out=build-fuzz
 mkdir -p "$out"
-C_SOURCES=(src/util/error.c src/util/fs.c src/util/utf8.c src/io/json.c src/text/tokenizer.c src/text/conversation.c src/data/dataset.c src/train/config.c src/train/config_peers.c src/train/schedule.c)
+C_SOURCES=(src/util/error.c src/util/fs.c src/util/utf8.c src/io/json.c src/text/tokenizer.c src/text/conversation.c
+  src/data/forms.c src/data/media.c src/train/config.c src/train/config_peers.c src/train/schedule.c)
 for f in src/vision/*.c; do [ -e "$f" ] && C_SOURCES+=("$f"); done
-LIBS=$(pkg-config --libs libcjson libpcre2-8 libutf8proc libjpeg libpng libwebp libwebpdemux libexif yaml-0.1)
+LIBS=$(pkg-config --libs libcjson libpcre2-8 libutf8proc libjpeg libpng libwebp libwebpdemux libexif yaml-0.1 libcurl)
 status=0
 for src in tests/fuzz/fuzz_*.c; do
   name=$(basename "$src" .c)

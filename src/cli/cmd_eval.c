@@ -1,9 +1,10 @@
 /* `vlmtune eval` — supervised loss of a model (with an adapter) on a dataset, and optionally its answers.
  *
- *   vlmtune eval --model DIR [--adapter DIR] --data FILE [--per-sample] [--generate] [--max-tokens N]
+ *   vlmtune eval --model DIR [--adapter DIR] --data FILE|DIR [--per-sample] [--generate] [--max-tokens N]
  *
  * What is measured is src/eval/eval.h's (the C API's vlmtune_eval computes the same).  --per-sample
- * prints one JSON line per row: {"row", "line", "loss", "tokens"[, "generated", "reference", "exact", "f1"]}. */
+ * prints one JSON line per row: {"row", "line", "loss", "tokens"[, "generated", "reference", "exact", "f1"]}.
+ * --data DIR is a folder of splits: its test split is evaluated, else its valid split. */
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,23 +38,28 @@ static int print_row(void *ctx, const vt_eval_row *r) {
 int cmd_eval(int argc, char **argv) {
     vt_option opts[] = {{"model", "DIR", "model directory", true},
                         {"adapter", "DIR", "adapter directory (mlx-vlm or PEFT layout)", false},
-                        {"data", "FILE.jsonl", "rows to evaluate (see docs/DATA.md)", true},
+                        {"data", "FILE|DIR", "rows to evaluate, or a folder (its test split, else valid; docs/DATA.md)", true},
                         {"per-sample", NULL, "one JSON line per row", false},
                         {"generate", NULL, "also answer each row and score the answer", false},
                         {"max-tokens", "N", "longest answer with --generate [64]", false},
                         VT_IMAGE_OPTIONS,
                         {0}};
-    int rc = vt_args_parse(opts, argc, argv, "vlmtune eval --model DIR [--adapter DIR] --data FILE.jsonl");
+    int rc = vt_args_parse(opts, argc, argv, "vlmtune eval --model DIR [--adapter DIR] --data FILE.jsonl|DIR");
     if (rc) return rc > 0 ? 0 : -1;
     long max_tokens;
     TRY(vt_args_int(opts, "max-tokens", 64, 1, 1 << 20, &max_tokens));
-    const char *data = vt_args_value(opts, "data");
+    char *data = NULL;
+    const char *split;
     bool per_sample = vt_args_flag(opts, "per-sample");
     vt_eval_options o = {.generate = vt_args_flag(opts, "generate"), .max_tokens = (int)max_tokens};
     vt_session s;
     vt_dataset *ds = NULL;
     vt_eval_result res;
-    TRY(vt_args_session(opts, true, true, &s));
+    TRY(vt_dataset_eval_split(vt_args_value(opts, "data"), &data, &split));
+    if (vt_args_session(opts, true, true, &s)) {
+        free(data);
+        return -1;
+    }
     rc = vt_dataset_load(&ds, data) || vt_eval_dataset(&s, ds, &o, per_sample ? print_row : NULL, NULL, &res);
     if (rc == 0) {
         FILE *f = per_sample ? stderr : stdout;
@@ -64,5 +70,6 @@ int cmd_eval(int argc, char **argv) {
     }
     vt_dataset_free(ds);
     vt_session_close(&s);
+    free(data);
     return rc;
 }

@@ -1,17 +1,20 @@
 /* `vlmtune prepare` — check a dataset, describe it, and cache it encoded for training.
  *
- *   vlmtune prepare --model DIR --data FILE [--valid FILE] [--max-seq-length N] [--strict]
+ *   vlmtune prepare --model DIR --data FILE|DIR [--valid FILE] [--max-seq-length N] [--strict]
  *                   [--cache-dir DIR|none] [--image-min-pixels N] [--image-max-pixels N]
  *
- * Every row is parsed, its images decoded and resized, its chat rendered: each bad row is listed
- * as "error: FILE:LINE: reason" and the command fails with their count.  For a good file it prints
+ * --data DIR is a folder of splits (DIR/train.jsonl, and DIR/valid.jsonl when there and no --valid).
+ * Every row is parsed, its images decoded and resized, its chat rendered: each bad row is listed on
+ * stderr as "error: FILE:LINE: reason" and the command fails with their count.  For a good file it prints
  * rows, images, tokens (image tokens apart), supervised tokens and a histogram of row lengths, and
  * leaves the encoded rows in the cache `vlmtune train` reads (docs/DATA.md, "Prepared rows"). */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "data/dataset.h"
 #include "data/rows.h"
 #include "util/error.h"
 
@@ -53,21 +56,24 @@ static void print_stats(const char *path, const vt_rows *r, const stats *s) {
 
 int cmd_prepare(int argc, char **argv) {
     vt_option opts[] = {{"model", "DIR", "model directory (tokenizer, image settings)", true},
-                        {"data", "FILE.jsonl", "training rows", true},
-                        {"valid", "FILE.jsonl", "validation rows", false},
+                        {"data", "FILE|DIR", "training rows, or a folder with train.jsonl [valid.jsonl]", true},
+                        {"valid", "FILE.jsonl", "validation rows (default with a folder: its valid split)", false},
                         {"max-seq-length", "N", "longest row in tokens, images included [2048]", false},
                         {"strict", NULL, "a row longer than that is an error, not skipped", false},
                         {"cache-dir", "DIR", "where to keep the encoded rows [next to the data; none: off]", false},
                         VT_IMAGE_OPTIONS,
                         {0}};
-    int rc = vt_args_parse(opts, argc, argv, "vlmtune prepare --model DIR --data FILE.jsonl [--valid FILE.jsonl]");
+    int rc = vt_args_parse(opts, argc, argv, "vlmtune prepare --model DIR --data FILE.jsonl|DIR [--valid FILE.jsonl]");
     if (rc) return rc > 0 ? 0 : -1;
     long max_seq;
     TRY(vt_args_int(opts, "max-seq-length", VT_DEFAULT_MAX_SEQ_LENGTH, 16, 1 << 24, &max_seq));
-    vt_session s;
-    TRY(vt_args_session(opts, false, true, &s));
-    vt_rows_options o = vt_rows_options_init(s.tok, &s.images, (int)max_seq, vt_args_flag(opts, "strict"), stdout);
-    const char *files[2] = {vt_args_value(opts, "data"), vt_args_value(opts, "valid")};
+    const char *data = vt_args_value(opts, "data"), *valid = vt_args_value(opts, "valid");
+    char *train_file = NULL, *valid_file = NULL;
+    vt_session s = {0};
+    rc = vt_dataset_split(data, "train", true, &train_file) ||
+         (!valid && vt_dataset_split(data, "valid", false, &valid_file)) || vt_args_session(opts, false, true, &s);
+    vt_rows_options o = vt_rows_options_init(s.tok, &s.images, (int)max_seq, vt_args_flag(opts, "strict"), stderr);
+    const char *files[2] = {train_file, valid ? valid : valid_file};
     char cache[4200];
     for (int i = 0; rc == 0 && i < 2 && files[i]; i++) {
         vt_rows rows;
@@ -83,5 +89,6 @@ int cmd_prepare(int argc, char **argv) {
         vt_rows_free(&rows);
     }
     vt_session_close(&s);
+    free(train_file), free(valid_file);
     return rc;
 }

@@ -4,8 +4,10 @@
  *   vlmtune tokenize --model DIR --file notes.txt --decode   ids, then the round trip
  *   vlmtune tokenize --model DIR --jsonl strings.jsonl    one JSON string per line -> one line of ids each
  *   vlmtune tokenize --model DIR --decode-ids ids.txt     one line of ids per line -> one JSON string each
- * The last two exist for testing against other implementations in bulk. */
+ * The last two exist for testing against other implementations in bulk.  Their JSON strings keep U+0000
+ * ("\u0000") as Hugging Face tokenizers do: it is text, encoded like any other character, never an end. */
 #include <cjson/cJSON.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,15 +61,69 @@ static int each_line(const char *path, int (*fn)(const vt_tokenizer *, const cha
     return rc;
 }
 
-static int jsonl_line(const vt_tokenizer *t, const char *line, size_t len, const char *path, size_t no) {
-    cJSON *s = cJSON_ParseWithLength(line, len);
-    if (!cJSON_IsString(s)) {
-        cJSON_Delete(s);
-        return vt_err("%s:%zu: expected a JSON string", path, no);
-    }
-    /* cJSON stops at an embedded NUL; the reference strings have none */
-    int rc = encode_one(t, s->valuestring, strlen(s->valuestring), false);
+/* One JSON string literal (blanks around it allowed) → its bytes and their length.  cJSON checks the syntax,
+ * but its strings end at the first NUL, so the bytes are decoded here, "\u0000" included. */
+static int json_string(const char *line, size_t len, char **out, size_t *out_len) {
+    const char *end = NULL;
+    cJSON *s = cJSON_ParseWithLengthOpts(line, len, &end, false);
+    bool ok = cJSON_IsString(s);
     cJSON_Delete(s);
+    for (const char *p = end; ok && p < line + len; p++) ok = *p == ' ' || *p == '\t' || *p == '\r';
+    if (!ok) return vt_err("expected one JSON string");
+    const char *p = (const char *)memchr(line, '"', len) + 1, *stop = end - 1; /* the quotes: checked by cJSON */
+    char *buf = malloc((size_t)(stop - p) + 1), *w = buf;
+    if (!buf) return vt_err("out of memory");
+    while (p < stop) {
+        if (*p != '\\') {
+            *w++ = *p++;
+            continue;
+        }
+        char c = p[1];
+        p += 2;
+        if (c != 'u') {
+            *w++ = c == 'n' ? '\n' : c == 't' ? '\t' : c == 'r' ? '\r' : c == 'b' ? '\b' : c == 'f' ? '\f' : c;
+            continue;
+        }
+        unsigned cp = (unsigned)strtoul((char[5]){p[0], p[1], p[2], p[3], 0}, NULL, 16);
+        p += 4;
+        if (cp >= 0xD800 && cp < 0xDC00) { /* a surrogate pair: cJSON has checked the low half follows */
+            unsigned lo = (unsigned)strtoul((char[5]){p[2], p[3], p[4], p[5], 0}, NULL, 16);
+            cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+            p += 6;
+        }
+        if (cp < 0x80) {
+            *w++ = (char)cp;
+        } else if (cp < 0x800) {
+            *w++ = (char)(0xC0 | cp >> 6), *w++ = (char)(0x80 | (cp & 0x3F));
+        } else if (cp < 0x10000) {
+            *w++ = (char)(0xE0 | cp >> 12), *w++ = (char)(0x80 | ((cp >> 6) & 0x3F)), *w++ = (char)(0x80 | (cp & 0x3F));
+        } else {
+            *w++ = (char)(0xF0 | cp >> 18), *w++ = (char)(0x80 | ((cp >> 12) & 0x3F));
+            *w++ = (char)(0x80 | ((cp >> 6) & 0x3F)), *w++ = (char)(0x80 | (cp & 0x3F));
+        }
+    }
+    *out = buf, *out_len = (size_t)(w - buf);
+    return 0;
+}
+
+/* text[0..len) as one JSON string on a line of its own; control characters (NUL included) escaped. */
+static void print_json_string(const char *text, size_t len) {
+    putchar('"');
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)text[i];
+        if (c == '"' || c == '\\') printf("\\%c", c);
+        else if (c < 0x20) printf("\\u%04x", c);
+        else putchar(c);
+    }
+    fputs("\"\n", stdout);
+}
+
+static int jsonl_line(const vt_tokenizer *t, const char *line, size_t len, const char *path, size_t no) {
+    char *text = NULL;
+    size_t tlen = 0;
+    if (json_string(line, len, &text, &tlen)) return vt_err_context("%s:%zu", path, no);
+    int rc = encode_one(t, text, tlen, false);
+    free(text);
     return rc ? vt_err_context("%s:%zu", path, no) : 0;
 }
 
@@ -84,13 +140,7 @@ static int ids_line(const vt_tokenizer *t, const char *line, size_t len, const c
     char *text = NULL;
     size_t tlen;
     int rc = ids ? vt_tokenizer_decode(t, ids, n, &text, &tlen) : vt_err("out of memory");
-    if (rc == 0) {
-        cJSON *s = cJSON_CreateString(text);
-        char *json = cJSON_PrintUnformatted(s);
-        puts(json);
-        free(json);
-        cJSON_Delete(s);
-    }
+    if (rc == 0) print_json_string(text, tlen);
     free(text);
     free(ids);
     return rc ? vt_err_context("%s:%zu", path, no) : 0;

@@ -90,7 +90,8 @@ int vt_rows_load(vt_rows *out, const vt_rows_options *o) {
     *out = (vt_rows){0};
     vt_dataset *ds;
     size_t bad = 0;
-    TRY(vt_dataset_load_checked(&ds, o->path, o->log, o->log ? &bad : NULL));
+    vt_dataset_options dopt = {.log = o->log, .cache_dir = o->cache_dir};
+    TRY(vt_dataset_load_opts(&ds, o->path, &dopt, &bad));
     char key[17] = "", cache[4200] = "";
     int rc = 0;
     if (o->cache_dir && bad == 0) {
@@ -124,8 +125,5 @@ const char *vt_rows_cache_dir(const char *setting, const char *data_path, char *
         snprintf(buf, cap, "%s", setting);
         return buf;
     }
-    const char *slash = strrchr(data_path, '/');
-    if (!slash) snprintf(buf, cap, ".vlmtune-cache");
-    else snprintf(buf, cap, "%.*s/.vlmtune-cache", (int)(slash - data_path), data_path);
-    return buf;
+    return vt_dataset_default_cache(data_path, buf, cap);
 }

@@ -94,20 +94,22 @@ def test_every_bad_row_is_reported(model, tmp_path):
     data, _ = dataset(tmp_path, rows)
     r = prepare("--model", model, "--data", data)
     assert r.returncode == 1
-    assert f"error: {data}:2: missing field \"response\"" in r.stdout
-    assert f"error: {data}:4: malformed JSON" in r.stdout
-    assert f"error: {data}:6:" in r.stdout and "missing.png" in r.stdout
+    # every error line on stderr, none on stdout
+    assert f"error: {data}:2: missing field \"response\"" in r.stderr
+    assert f"error: {data}:4: malformed JSON" in r.stderr
+    assert f"error: {data}:6:" in r.stderr and "missing.png" in r.stderr
     assert "3 of 6 rows are invalid" in r.stderr
+    assert "error" not in r.stdout, r.stdout
 
 
 def test_long_rows_are_skipped_or_refused(model, tmp_path):
     data, _ = dataset(tmp_path, ROWS)
     r = prepare("--model", model, "--data", data, "--max-seq-length", "40")
     assert r.returncode == 0, r.stderr
-    assert f"warning: {data}:1: skipped" in r.stdout and f"warning: {data}:2: skipped" in r.stdout
+    assert f"warning: {data}:1: skipped" in r.stderr and f"warning: {data}:2: skipped" in r.stderr
     assert "1 rows (2 skipped for length)" in r.stdout
     r = prepare("--model", model, "--data", data, "--max-seq-length", "40", "--strict")
-    assert r.returncode == 1 and "exceed max_seq_length 40" in r.stdout
+    assert r.returncode == 1 and "exceed max_seq_length 40" in r.stderr
 
 
 def test_the_cache_is_reused_and_rebuilt_on_any_change(model, tmp_path):
@@ -140,6 +142,6 @@ def test_the_cache_is_reused_and_rebuilt_on_any_change(model, tmp_path):
     for f in (tmp_path / ".vlmtune-cache").iterdir():
         f.write_bytes(f.read_bytes()[:100])  # truncated cache files
     r = prepare("--model", model, "--data", data)
-    assert r.returncode == 0 and "unreadable" in r.stdout and "4 rows" in r.stdout
+    assert r.returncode == 0 and "unreadable" in r.stderr and "4 rows" in r.stdout
     assert "from the cache" in prepare("--model", model, "--data", data).stdout
     assert "from the cache" not in prepare("--model", model, "--data", data, "--cache-dir", "none").stdout
