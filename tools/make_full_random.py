@@ -7,9 +7,10 @@ checkpoint; the config is the real model's (transformers-5 form).  Values are
 normal(0, 0.02) (norm weights 1), so the model runs but says nothing.  Written
 tensor by tensor, so memory stays at about one tensor (the 1.5 GB embedding).
 
-usage: make_full_random.py OUT_DIR [--seed N] [--torch]
+usage: make_full_random.py OUT_DIR [--seed N] [--torch] [--layers N]
 (--torch draws the values with PyTorch, on the GPU when there is one: seconds instead of minutes; other values
-than numpy's, same distribution)
+than numpy's, same distribution; --layers: fewer decoder layers of the same shapes, to study per-layer time
+and memory on a small machine)
 """
 import argparse
 import json
@@ -131,7 +132,9 @@ def main():
     ap.add_argument("out")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--torch", action="store_true", help="draw with PyTorch (CUDA if available)")
+    ap.add_argument("--layers", type=int, default=TEXT["layers"], help="decoder layers (the real model: 36)")
     args = ap.parse_args()
+    TEXT["layers"] = args.layers
     os.makedirs(args.out, exist_ok=True)
     if args.torch:
         import torch

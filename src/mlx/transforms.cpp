@@ -62,8 +62,20 @@ int mx_function_new(mx_function **out, mx_fn fn, void *ctx) {
     });
 }
 
+// MLX's own checkpoint makes the recomputation depend on the forward outputs only, so the scheduler may
+// recompute every block before any backward runs and all blocks' intermediates are alive at once
+// (checkpointing then saves ~2%).  Here the recomputation waits for the block's cotangents, which exist
+// only after the backward of every block after it: blocks are recomputed last first, one at a time.
+static Fn checkpoint_last_first(Fn fun) {
+    auto vjp_fun = [fun](const std::vector<mx::array> &primals, const std::vector<mx::array> &cotangents,
+                         const std::vector<mx::array> &) {
+        return mx::vjp(fun, mx::depends(primals, cotangents), cotangents).second;
+    };
+    return mx::custom_vjp(fun, vjp_fun);
+}
+
 int mx_function_checkpoint(mx_function **out, const mx_function *fn) {
-    return guard("mx_function_checkpoint", {}, [&] { *out = new mx_function{mx::checkpoint(fn_of(fn).fn)}; });
+    return guard("mx_function_checkpoint", {}, [&] { *out = new mx_function{checkpoint_last_first(fn_of(fn).fn)}; });
 }
 
 int mx_function_compile(mx_function **out, const mx_function *fn, bool shapeless) {
