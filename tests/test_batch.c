@@ -29,7 +29,7 @@ int main(void) {
     /* packed: a then b in row 0, b alone in row 1; targets never cross from a sample to the next */
     const vt_encoded *three[] = {&a, &b, &b};
     int row_of[] = {0, 0, 1};
-    CHECK_OK(vt_batch_make_packed(&batch, three, row_of, 3, -1));
+    CHECK_OK(vt_batch_make_packed(&batch, three, row_of, 3, -1, 1));
     CHECK(batch.B == 2 && batch.T == 8);
     int32_t want_ids[] = {10, 11, 12, 13, 14, 20, 21, 22, 20, 21, 22, -1, -1, -1, -1, -1};
     int32_t want_seg[] = {1, 1, 1, 1, 1, 2, 2, 2, 1, 1, 1, 0, 0, 0, 0, 0};
@@ -40,7 +40,7 @@ int main(void) {
     CHECK(batch.n_images == 2 && batch.n_patches == 4 && batch.n_real_tokens == 11);
     vt_batch_clear(&batch);
     int bad_rows[] = {1, 0, 0};
-    CHECK_FAILS(vt_batch_make_packed(&batch, three, bad_rows, 3, -1), "row numbers must rise");
+    CHECK_FAILS(vt_batch_make_packed(&batch, three, bad_rows, 3, -1, 1), "row numbers must rise");
 
     CHECK_FAILS(vt_batch_make(&batch, samples, 0, 0, 1), "at least one sample");
     vt_encoded empty = {0};

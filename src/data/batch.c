@@ -75,7 +75,7 @@ int vt_batch_make(vt_batch *out, const vt_encoded *const *samples, size_t n, int
 }
 
 int vt_batch_make_packed(vt_batch *out, const vt_encoded *const *samples, const int *row_of, size_t n,
-                         int32_t pad_id) {
+                         int32_t pad_id, int pad_multiple) {
     if (n == 0) return vt_err("a batch needs at least one sample");
     int rows = row_of[n - 1] + 1;
     size_t *len = calloc((size_t)rows, sizeof *len), longest = 0;
@@ -88,6 +88,7 @@ int vt_batch_make_packed(vt_batch *out, const vt_encoded *const *samples, const 
         len[row_of[i]] += samples[i]->n_tokens;
     }
     for (int r = 0; r < rows; r++) longest = len[r] > longest ? len[r] : longest;
+    if (pad_multiple > 1) longest = (longest + (size_t)pad_multiple - 1) / (size_t)pad_multiple * (size_t)pad_multiple;
     /* One sample per row of a scratch batch of the longest row, then moved into place. */
     vt_batch flat = {0}, b = {0};
     int rc = measure(&flat, samples, n, 1);

@@ -102,17 +102,24 @@ int vt_apply_rotary(mx_array x, mx_array cos, mx_array sin, bool in_f32, mx_arra
     return mx_astype(out, sum, mx_dtype_of(x));
 }
 
-/* ------------------------------------------------ gradient checkpointing ---- */
+/* ------------------------------------------- checkpointed and compiled blocks ---- */
 
-enum { MAX_BLOCK_LINEARS = 8 };
+enum { MAX_BLOCK_LINEARS = 8, MAX_BLOCK_ARRAYS = MAX_BLOCK_LINEARS * VT_MAX_ADAPTER_ARRAYS, MAX_BLOCK_INPUTS = 8 };
 
+/* A block as MLX calls it: the adapters' arrays come first in its inputs, the block's own after them. */
 typedef struct {
     vt_block_fn fn;
-    size_t n_in;                          /* the block's own inputs; the adapters' arrays follow them */
     vt_linear *linears[MAX_BLOCK_LINEARS];
     size_t n_linears;
+    size_t n_arrays;                      /* the adapters' arrays at the head of the inputs */
+    const void *adapters[MAX_BLOCK_LINEARS]; /* the adapter states it was made for */
     max_align_t ctx[];                    /* the block's context, copied */
 } closure;
+
+struct vt_block_cache {
+    closure *c;
+    mx_function *fn, *compiled;
+};
 
 static _Thread_local struct {
     closure **items;
@@ -123,6 +130,14 @@ void vt_checkpoint_release(void) {
     for (size_t i = 0; i < retained.n; i++) free(retained.items[i]);
     free(retained.items);
     retained.items = NULL, retained.n = 0;
+}
+
+void vt_block_cache_free(vt_block_cache *b) {
+    if (!b) return;
+    mx_function_free(b->compiled);
+    mx_function_free(b->fn);
+    free(b->c);
+    free(b);
 }
 
 /* Points each adapter at `arrays` (consumed in order), remembering what it read before in `saved`. */
@@ -139,40 +154,89 @@ static size_t rebind_all(const closure *c, const mx_array *arrays, mx_array *sav
 }
 
 static int closure_call(void *ctx, const mx_array *in, size_t n_in, mx_array *out, size_t cap, size_t *n_out) {
-    (void)n_in, (void)cap;
+    (void)cap;
     const closure *c = ctx;
-    mx_array saved[MAX_BLOCK_LINEARS * VT_MAX_ADAPTER_ARRAYS], ignored[MAX_BLOCK_LINEARS * VT_MAX_ADAPTER_ARRAYS];
-    rebind_all(c, in + c->n_in, saved);
-    int rc = c->fn(c->ctx, in, c->n_in, &out[0]);
+    mx_array saved[MAX_BLOCK_ARRAYS], ignored[MAX_BLOCK_ARRAYS];
+    rebind_all(c, in, saved);
+    int rc = c->fn(c->ctx, in + c->n_arrays, n_in - c->n_arrays, &out[0]);
     rebind_all(c, saved, ignored);
     *n_out = 1;
     return rc;
 }
 
-int vt_checkpointed(vt_block_fn fn, const void *ctx, size_t ctx_size, vt_linear *const *linears, size_t n_linears,
-                    const mx_array *in, size_t n_in, mx_array *out) {
-    enum { MAX_IN = 8 + MAX_BLOCK_LINEARS * VT_MAX_ADAPTER_ARRAYS };
-    if (n_linears > MAX_BLOCK_LINEARS || n_in > 8) return vt_err("internal: block too large to checkpoint");
+/* The adapters' arrays into `all` (at most MAX_BLOCK_ARRAYS); returns their count. */
+static size_t adapter_arrays(vt_linear *const *linears, size_t n, mx_array *all) {
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (linears[i]->adapter_ops) k += linears[i]->adapter_ops->arrays(linears[i]->adapter, all + k);
+    return k;
+}
+
+static closure *closure_new(vt_block_fn fn, const void *ctx, size_t ctx_size, vt_linear *const *linears, size_t n) {
     closure *c = malloc(sizeof *c + ctx_size);
-    closure **grown = c ? realloc(retained.items, (retained.n + 1) * sizeof *grown) : NULL;
-    if (!grown) {
-        free(c);
+    if (!c) return NULL;
+    *c = (closure){.fn = fn, .n_linears = n};
+    memcpy(c->linears, linears, n * sizeof *linears);
+    memcpy(c->ctx, ctx, ctx_size);
+    mx_array scratch[MAX_BLOCK_ARRAYS];
+    c->n_arrays = adapter_arrays(linears, n, scratch);
+    for (size_t i = 0; i < n; i++) c->adapters[i] = linears[i]->adapter;
+    return c;
+}
+
+static bool same_adapters(const closure *c, vt_linear *const *linears, size_t n) {
+    if (c->n_linears != n) return false;
+    for (size_t i = 0; i < n; i++)
+        if (c->linears[i] != linears[i] || c->adapters[i] != linears[i]->adapter) return false;
+    return true;
+}
+
+/* The block's compiled function, made at its first call and again whenever its adapters change. */
+static int compiled_of(vt_block_cache **cache, vt_block_fn fn, const void *ctx, size_t ctx_size,
+                       vt_linear *const *linears, size_t n, mx_function **out) {
+    vt_block_cache *b = *cache;
+    if (b && same_adapters(b->c, linears, n)) return *out = b->compiled, 0;
+    vt_block_cache_free(b);
+    *cache = NULL;
+    if (!(b = calloc(1, sizeof *b)) || !(b->c = closure_new(fn, ctx, ctx_size, linears, n))) {
+        vt_block_cache_free(b);
         return vt_err("out of memory");
     }
-    retained.items = grown;
-    retained.items[retained.n++] = c;
-    *c = (closure){.fn = fn, .n_in = n_in, .n_linears = n_linears};
-    memcpy(c->linears, linears, n_linears * sizeof *linears);
-    memcpy(c->ctx, ctx, ctx_size);
-    mx_array all[MAX_IN];
-    memcpy(all, in, n_in * sizeof *in);
-    size_t n = n_in;
-    for (size_t i = 0; i < n_linears; i++)
-        if (linears[i]->adapter_ops) n += linears[i]->adapter_ops->arrays(linears[i]->adapter, all + n);
-    mx_function *f = NULL, *ck = NULL;
+    if (mx_function_new(&b->fn, closure_call, b->c) || mx_function_compile(&b->compiled, b->fn, false)) {
+        vt_block_cache_free(b);
+        return -1;
+    }
+    *cache = b;
+    *out = b->compiled;
+    return 0;
+}
+
+int vt_block_call(vt_block_fn fn, const void *ctx, size_t ctx_size, vt_linear *const *linears, size_t n_linears,
+                  const mx_array *in, size_t n_in, bool checkpoint, vt_block_cache **compiled, mx_array *out) {
+    if (n_linears > MAX_BLOCK_LINEARS || n_in > MAX_BLOCK_INPUTS) return vt_err("internal: block too large");
+    mx_array all[MAX_BLOCK_ARRAYS + MAX_BLOCK_INPUTS];
+    size_t n = adapter_arrays(linears, n_linears, all);
+    memcpy(all + n, in, n_in * sizeof *in);
+    n += n_in;
+    mx_function *f = NULL, *ck = NULL, *run = NULL;
+    if (compiled) {
+        TRY(compiled_of(compiled, fn, ctx, ctx_size, linears, n_linears, &run));
+    } else {
+        /* a recomputed block calls back after this function returns: its closure lives until released */
+        closure *c = closure_new(fn, ctx, ctx_size, linears, n_linears);
+        closure **grown = c ? realloc(retained.items, (retained.n + 1) * sizeof *grown) : NULL;
+        if (!grown) {
+            free(c);
+            return vt_err("out of memory");
+        }
+        retained.items = grown;
+        retained.items[retained.n++] = c;
+        TRY(mx_function_new(&f, closure_call, c));
+        run = f;
+    }
     size_t n_out;
-    int rc = mx_function_new(&f, closure_call, c) || mx_function_checkpoint(&ck, f) ||
-             mx_function_call(ck, all, n, out, 1, &n_out);
+    int rc = checkpoint ? mx_function_checkpoint(&ck, run) : 0;
+    if (rc == 0) rc = mx_function_call(ck ? ck : run, all, n, out, 1, &n_out);
     mx_function_free(ck);
     mx_function_free(f);
     return rc;

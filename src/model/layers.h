@@ -19,13 +19,24 @@ int vt_apply_rotary(mx_array x, mx_array cos, mx_array sin, bool in_f32, mx_arra
 /* A block (decoder layer, vision block) as a function of arrays: in[0..n_in) -> *out.  ctx is the block's
  * own host-side context (which weights, which frame boundaries). */
 typedef int (*vt_block_fn)(const void *ctx, const mx_array *in, size_t n_in, mx_array *out);
-/* fn under gradient checkpointing: MLX keeps only its inputs and recomputes it in the backward pass.  The
- * adapters on linears[0..n_linears) read their arrays as explicit inputs of the recomputed function (through
- * vt_adapter_ops), so they still get gradients.  ctx (ctx_size bytes) is copied; the copy lives until
- * vt_checkpoint_release() (called at the start of every checkpointed forward on this thread, and when a model
- * is freed), by which time the backward pass that recomputes the block has been built. */
-int vt_checkpointed(vt_block_fn fn, const void *ctx, size_t ctx_size, vt_linear *const *linears, size_t n_linears,
-                    const mx_array *in, size_t n_in, mx_array *out);
+/* A block's compiled form, kept with the block; rebuilt when the block's adapters change. */
+typedef struct vt_block_cache vt_block_cache;
+void vt_block_cache_free(vt_block_cache *c);  /* NULL is fine */
+
+/* fn(ctx, in) with the adapters on linears[0..n_linears) reading their arrays as explicit inputs (through
+ * vt_adapter_ops), so that MLX's transforms see them:
+ *   checkpoint  MLX keeps only the block's inputs and recomputes it in the backward pass (blocks are
+ *               recomputed last first, one at a time); arrays a recomputed function merely captured would
+ *               get no gradient;
+ *   compiled    (not NULL) the block is traced once per input shape and its elementwise work fused
+ *               (mx.compile); *compiled caches the traced function with the block.  Everything the block
+ *               computes must then be a function of its inputs and its constant weights: adapters with
+ *               dropout (random keys made per step) must not be compiled.
+ * ctx (ctx_size bytes) is copied.  Without `compiled`, the copy lives until vt_checkpoint_release() (called
+ * at the start of every checkpointed forward on this thread, and when a model is freed), by which time the
+ * backward pass that recomputes the block has been built. */
+int vt_block_call(vt_block_fn fn, const void *ctx, size_t ctx_size, vt_linear *const *linears, size_t n_linears,
+                  const mx_array *in, size_t n_in, bool checkpoint, vt_block_cache **compiled, mx_array *out);
 void vt_checkpoint_release(void);
 /* Reshape with up to 5 dims given inline: vt_reshape(&y, x, 3, B, T, -1). */
 int vt_reshape(mx_array *out, mx_array x, int ndim, ...);

@@ -300,6 +300,7 @@ void vt_model_free(vt_model *m) {
             vt_text_layer *l = &m->text.layers[i];
             vt_linear *all[] = {&l->q, &l->k, &l->v, &l->o, &l->gate, &l->up, &l->down};
             for (size_t k = 0; k < sizeof all / sizeof *all; k++) free_linear(all[k]);
+            vt_block_cache_free(l->compiled);
         }
     free_linear(&m->text.lm_head);
     free(m->vision.blocks);

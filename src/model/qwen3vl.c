@@ -150,7 +150,7 @@ static int positions(const vt_model *m, const vt_model_inputs *in, vt_model_outp
                              images ? in->n_images : 0, out->positions, out->rope_deltas);
 }
 
-/* ------------------------------------------------ gradient checkpointing ---- */
+/* ----------------------------------------------- checkpointed, compiled ---- */
 
 typedef struct {
     const vt_text_layer *layer;
@@ -163,12 +163,17 @@ static int layer_fn(const void *ctx, const mx_array *in, size_t n_in, mx_array *
     return vt_text_layer_forward(l->config, l, in[0], &t, out);
 }
 
-static int checkpointed_layer(const vt_text_layer *l, mx_array x, const vt_text_ctx *ctx, mx_array *out) {
-    vt_text_layer *w = (vt_text_layer *)l; /* only the adapters' bindings change, never the weights */
-    vt_linear *linears[7] = {&w->q, &w->k, &w->v, &w->o, &w->gate, &w->up, &w->down};
-    mx_array in[4] = {x, ctx->cos, ctx->sin, ctx->mask};
+/* Layer i, checkpointed and/or compiled as the inputs ask. */
+static int layer_call(const vt_model *m, int i, const vt_model_inputs *in, mx_array x, const vt_text_ctx *ctx,
+                      mx_array *out) {
+    vt_text_layer *l = &((vt_model *)m)->text.layers[i]; /* only its cache and adapter bindings change */
+    bool compile = in->compile && !ctx->cache;
+    if (!in->checkpoint && !compile) return vt_text_layer_forward(&m->config, l, x, ctx, out);
+    vt_linear *linears[7] = {&l->q, &l->k, &l->v, &l->o, &l->gate, &l->up, &l->down};
+    mx_array args[4] = {x, ctx->cos, ctx->sin, ctx->mask};
     layer_ctx c = {l};
-    return vt_checkpointed(layer_fn, &c, sizeof c, linears, 7, in, ctx->mask ? 4 : 3, out);
+    return vt_block_call(layer_fn, &c, sizeof c, linears, 7, args, ctx->mask ? 4 : 3, in->checkpoint,
+                         compile ? &l->compiled : NULL, out);
 }
 
 /* ------------------------------------------------------------- forward ---- */
@@ -191,8 +196,7 @@ int vt_model_forward(const vt_model *m, const vt_model_inputs *in, vt_model_outp
     TRY(vt_attention_mask(in->attention_mask, in->segments, in->B, in->T, &ctx.mask));
     const vt_vision_features *v = &out->vision;
     for (int i = 0; i < c->layers; i++) {
-        if (in->checkpoint) TRY(checkpointed_layer(&m->text.layers[i], h, &ctx, &h));
-        else TRY(vt_text_layer_forward(c, &m->text.layers[i], h, &ctx, &h));
+        TRY(layer_call(m, i, in, h, &ctx, &h));
         if (v->merged && i < v->n_deepstack) TRY(add_features(m, in, &rows, h, v->deepstack[i], &h));
     }
     if (in->cache) in->cache->length = in->T, in->cache->rope_delta = out->rope_deltas[0];

@@ -78,11 +78,14 @@ typedef struct {
     vt_merger deepstack[VT_MAX_DEEPSTACK];
 } vt_vision;
 
+typedef struct vt_block_cache vt_block_cache; /* a block's compiled form (model/layers.h) */
+
 typedef struct {
     vt_norm in_norm, post_norm, q_norm, k_norm;
     vt_linear q, k, v, o, gate, up, down;
     const vt_model_config *config; /* the model's; lets a layer run alone (checkpointed) */
     int index;                     /* its place in the decoder (its slot in a KV cache) */
+    vt_block_cache *compiled;      /* the layer traced and fused (inputs.compile); a cache, owned */
 } vt_text_layer;
 
 /* Keys and values of the tokens seen so far, per decoder layer, for generation (batch 1).  The
@@ -150,6 +153,8 @@ typedef struct {
                                        MRoPE positions start from 0 as if it were alone */
     bool checkpoint;                /* recompute each decoder layer and vision block in the backward pass
                                        instead of keeping its intermediates (gradient checkpointing) */
+    bool compile;                   /* trace each decoder layer once per input shape and fuse its elementwise
+                                       work (mx.compile); not with adapters that use dropout, nor a cache */
     vt_kv_cache *cache;             /* prefill for generation (B = 1, empty cache): keys and values stay
                                        in it, with the length and the rope delta */
 } vt_model_inputs;

@@ -49,6 +49,14 @@ int vt_mrope_tables(const vt_model_config *c, const int32_t *pos, int B, int T, 
     return rc;
 }
 
+/* Padding only at the ends of rows: a causal mask already keeps every real query away from it. */
+static bool right_padded(const int32_t *mask, int B, int T) {
+    for (int b = 0; mask && b < B; b++)
+        for (int t = 1; t < T; t++)
+            if (mask[(size_t)b * T + t] && !mask[(size_t)b * T + t - 1]) return false;
+    return true;
+}
+
 int vt_attention_mask(const int32_t *mask, const int32_t *segments, int B, int T, mx_array *out) {
     *out = NULL;
     bool any_pad = false, any_segment = false;
@@ -56,7 +64,8 @@ int vt_attention_mask(const int32_t *mask, const int32_t *segments, int B, int T
         any_pad |= mask && mask[i] == 0;
         any_segment |= segments && segments[i] != segments[i - i % (size_t)T];
     }
-    if (!any_pad && !any_segment) return 0;
+    /* plain causal attention takes MLX's fused kernels; what padding queries attend to is never read */
+    if (!any_segment && (!any_pad || right_padded(mask, B, T))) return 0;
     /* causal, keys restricted to real tokens of the query's own segment; a padding query still sees
      * itself so no row is empty */
     bool *m = malloc((size_t)B * T * T * sizeof(bool));

@@ -211,7 +211,7 @@ static int checkpointed_block(const vt_model *m, const vt_vision_block *b, const
     vt_vision_block *w = (vt_vision_block *)b; /* only the adapters' bindings change, never the weights */
     vt_linear *linears[4] = {&w->qkv, &w->proj, &w->fc1, &w->fc2};
     mx_array in[3] = {x, cos, sin};
-    int rc = vt_checkpointed(block_fn, c, size, linears, 4, in, 3, out);
+    int rc = vt_block_call(block_fn, c, size, linears, 4, in, 3, true, NULL, out);
     free(c);
     return rc;
 }

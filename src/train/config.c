@@ -80,6 +80,10 @@ static const field fields[] = {
     F("pack", "pack", NULL, T_BOOL, pack, "pack samples into rows of max_seq_length (block-diagonal attention)"),
     F("length_bucketing", "length-bucketing", NULL, T_BOOL, length_bucketing, "batch samples of similar length"),
     F("grad_checkpoint", "grad-checkpoint", NULL, T_BOOL, grad_checkpoint, "recompute block activations in backward"),
+    F("compile", "compile", NULL, T_BOOL, compile,
+      "fuse each decoder layer's elementwise work (mx.compile; off with adapter dropout)"),
+    F("pad_to_multiple", "pad-to-multiple", "N", T_INT, pad_to_multiple,
+      "pad batch lengths to a multiple of N (0: 128 on a GPU, where fused attention needs it; else 1)"),
     F("seed", "seed", "N", T_LONG, seed, "seed for initialisation, dropout and shuffling"),
     F("image_max_pixels", "image-max-pixels", "N", T_LONG, image_max_pixels,
       "resize images above this many pixels (0: the model's setting)"),
@@ -136,6 +140,7 @@ void vt_train_config_defaults(vt_train_config *c) {
         .save_every = 100,
         .keep_last = 3,
         .max_bad_steps = 5,
+        .compile = true,
     };
 }
 
@@ -698,6 +703,8 @@ int vt_train_config_validate(const vt_train_config *c) {
     if (c->save_every < 1) return vt_err("save_every must be at least 1 (got %d)", c->save_every);
     if (c->keep_last < 1) return vt_err("keep_last must be at least 1 (got %d)", c->keep_last);
     if (c->max_bad_steps < 1) return vt_err("max_bad_steps must be at least 1 (got %d)", c->max_bad_steps);
+    if (c->pad_to_multiple < 0 || c->pad_to_multiple > 4096)
+        return vt_err("pad_to_multiple must be in [0, 4096] (0: automatic; got %d)", c->pad_to_multiple);
     return 0;
 }
 

@@ -66,6 +66,8 @@ typedef struct {
     bool pack;               /* pack several samples into each row (block-diagonal attention) */
     bool length_bucketing;   /* batch samples of similar length together */
     bool grad_checkpoint;
+    bool compile;            /* trace and fuse each decoder layer (not with dropout) */
+    int pad_to_multiple;     /* batch lengths rounded up to a multiple of this (0: automatic) */
     long seed;
     /* images */
     long image_max_pixels;

@@ -19,11 +19,12 @@ typedef struct {
     mx_array loss_positions, targets; /* [supervised] int32; NULL when the micro-batch supervises nothing */
 } vt_micro_batch;
 
-/* vision: the rows' cached features, or NULL to feed pixels to the tower. */
+/* vision: the rows' cached features, or NULL to feed pixels to the tower; rows are padded with pad_id to a
+ * length that is a multiple of pad_multiple (1: the longest row). */
 int vt_micro_batch_make(vt_micro_batch *mb, const vt_rows *rows, const vt_vision_cache *vision, const vt_micro *plan,
-                        int32_t pad_id);
+                        int32_t pad_id, int pad_multiple);
 void vt_micro_batch_clear(vt_micro_batch *mb);
 /* The forward pass's inputs for the micro-batch (pointers into mb). */
-vt_model_inputs vt_micro_batch_inputs(const vt_micro_batch *mb, bool checkpoint);
+vt_model_inputs vt_micro_batch_inputs(const vt_micro_batch *mb, bool checkpoint, bool compile);
 
 #endif

@@ -43,14 +43,22 @@ static int adamw_one(const vt_adamw_config *c, long t, double lr, mx_array p, mx
     return mx_astype(p_new, *p_new, mx_dtype_of(p));
 }
 
-int vt_adamw_update(vt_adamw *opt, vt_params *params, const mx_array *grads, double lr) {
+/* *x = apply ? x_new : x_old, lazily (apply NULL: x_new). */
+static int select(mx_array apply, mx_array x_new, mx_array x_old, mx_array *x) {
+    if (!apply) return *x = x_new, 0;
+    return mx_where(x, apply, x_new, x_old);
+}
+
+int vt_adamw_update(vt_adamw *opt, vt_params *params, const mx_array *grads, double lr, mx_array apply) {
     if (opt->m.n != params->n) return vt_err("optimizer state has %zu moments for %zu parameters", opt->m.n, params->n);
     long t = opt->step + 1;
     for (size_t i = 0; i < params->n; i++) {
         mx_arena *scope = mx_scope_begin();
-        mx_array p, m, v;
-        int rc = adamw_one(&opt->cfg, t, lr, params->values[i], grads[i], opt->m.values[i], opt->v.values[i], &p,
-                           &m, &v);
+        mx_array p, m, v, p1, m1, v1;
+        int rc = adamw_one(&opt->cfg, t, lr, params->values[i], grads[i], opt->m.values[i], opt->v.values[i], &p1,
+                           &m1, &v1) ||
+                 select(apply, p1, params->values[i], &p) || select(apply, m1, opt->m.values[i], &m) ||
+                 select(apply, v1, opt->v.values[i], &v);
         if (rc == 0) {
             vt_params_replace(params, i, p);
             vt_params_replace(&opt->m, i, m);

@@ -30,9 +30,11 @@ typedef struct {
 
 /* Zero moments shaped like `params`. */
 int vt_adamw_init(vt_adamw *opt, const vt_adamw_config *cfg, const vt_params *params);
-/* One update of every parameter from grads[i] (same order as params). The new
- * values are lazy; evaluate params and moments together once per step. */
-int vt_adamw_update(vt_adamw *opt, vt_params *params, const mx_array *grads, double lr);
+/* One update of every parameter from grads[i] (same order as params).  The new values are lazy;
+ * evaluate params and moments together once per step.  apply (a bool scalar array, or NULL for always)
+ * decides lazily whether the update happens: where it is false every parameter and moment keeps its
+ * value, and the caller, having read it, takes the step count back (opt->step--). */
+int vt_adamw_update(vt_adamw *opt, vt_params *params, const mx_array *grads, double lr, mx_array apply);
 void vt_adamw_free(vt_adamw *opt);
 
 /* Global L2 norm of all gradients into *norm (a float32 scalar, lazy), and, when

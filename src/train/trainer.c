@@ -42,6 +42,8 @@ typedef struct {
     mx_function *loss_fn;                  /* loss(adapters) on `current`, scaled by `scale` */
     const vt_micro_batch *current;
     double scale;
+    int pad_multiple;                      /* batch lengths are rounded up to a multiple of this */
+    bool compile;                          /* decoder layers traced and fused */
 } run;
 
 /* The vision features a split's micro-batches use: NULL when the tower runs (it is being trained). */
@@ -58,7 +60,7 @@ static int loss_callback(void *ctx, const mx_array *in, size_t n_in, mx_array *o
     (void)n_in, (void)cap;
     run *r = ctx;
     const vt_micro_batch *mb = r->current;
-    vt_model_inputs mi = vt_micro_batch_inputs(mb, r->cfg->grad_checkpoint);
+    vt_model_inputs mi = vt_micro_batch_inputs(mb, r->cfg->grad_checkpoint, r->compile);
     vt_lora_bind(r->lora, in);
     mx_array sum;
     int rc = vt_model_loss_sum(r->session.model, &mi, mb->loss_positions, mb->targets, &sum) ||
@@ -160,6 +162,9 @@ static int setup(run *r) {
                       cfg->out, cfg->out);
     if (cfg->resume) TRY(vt_checkpoint_latest(cfg->resume, checkpoint, sizeof checkpoint));
     TRY(open_session(r));
+    /* the fused attention backward (cuDNN) needs lengths in multiples of 128 on a GPU */
+    r->pad_multiple = cfg->pad_to_multiple ? cfg->pad_to_multiple : mx_default_device() == MX_GPU ? 128 : 1;
+    r->compile = cfg->compile && cfg->dropout == 0; /* dropout's random keys are made per step: not traceable */
     TRY(load_rows(r));
     TRY(vt_mkdir_p(cfg->out));
     TRY(attach_adapters(r, cfg->resume ? checkpoint : NULL));
@@ -216,54 +221,62 @@ static int accumulate(mx_array *sum, const mx_array *add, size_t n, bool first) 
     return 0;
 }
 
-/* Σ over the micro-batches of the gradients of loss × (1 / the step's supervised tokens), and the loss sum. */
-static int gradients(run *r, vt_micro_batch *mb, int n_mb, size_t supervised, mx_array *grads, double *loss_sum) {
+/* Σ over the micro-batches of the gradients of loss × (1 / the step's supervised tokens), and the loss sum,
+ * both lazy.  With accumulation, each micro-batch's sum is evaluated before the next is built, so that its
+ * graph can be freed. */
+static int gradients(run *r, vt_micro_batch *mb, int n_mb, size_t supervised, mx_array *grads, mx_array *loss_sum) {
     vt_params *params = vt_lora_params(r->lora);
     size_t np = params->n;
-    mx_array *g = calloc(np + 1, sizeof *g);
+    mx_array *g = calloc(np + 2, sizeof *g);
     int *argnums = malloc((np + 1) * sizeof *argnums);
     int rc = g && argnums ? 0 : vt_err("out of memory");
     for (size_t i = 0; rc == 0 && i < np; i++) argnums[i] = (int)i;
     bool first = true;
-    *loss_sum = 0;
     for (int k = 0; rc == 0 && k < n_mb; k++) {
         if (mb[k].batch.n_targets == 0) continue;
         r->current = &mb[k], r->scale = 1.0 / (double)supervised;
         vt_lora_set_training(r->lora, true, vt_mix64((uint64_t)r->cfg->seed ^ vt_mix64((uint64_t)r->st.step * 64 + k)));
         mx_array values[2];
         size_t nv;
-        float part;
         rc = mx_value_and_grad(r->loss_fn, params->values, np, argnums, np, values, 2, &nv, g) ||
-             accumulate(grads, g, np, first) || mx_item_f32(values[1], &part);
+             accumulate(grads, g, np, first) || accumulate(loss_sum, &values[1], 1, first);
         first = false;
-        *loss_sum += part;
-        /* evaluate the sum so far so that this micro-batch's graph can be freed */
-        if (rc == 0 && k + 1 < n_mb) rc = mx_eval(grads, np);
+        if (rc == 0 && k + 1 < n_mb) {
+            grads[np] = *loss_sum;
+            rc = mx_eval(grads, np + 1);
+        }
     }
     r->current = NULL;
     free(g), free(argnums);
     return rc;
 }
 
-/* Clips, applies AdamW at this step's learning rate, and evaluates parameters and moments together. */
-static int update(run *r, mx_array *grads, step_result *res) {
+/* Clips and applies AdamW at this step's learning rate, unless the loss or the gradient is not finite
+ * (decided on the device, so that the step needs one evaluation: parameters, moments, loss and norm). */
+static int update(run *r, mx_array *grads, mx_array loss_sum, size_t supervised, step_result *res) {
     vt_params *params = vt_lora_params(r->lora);
     size_t np = params->n;
-    mx_array norm;
-    float norm_value;
+    mx_array norm, loss, finite[2], ok;
     TRY(vt_clip_grad_norm(grads, np, r->cfg->max_grad_norm, &norm));
-    TRY(mx_item_f32(norm, &norm_value));
-    res->grad_norm = norm_value;
-    res->skipped = !isfinite(res->loss) || !isfinite(norm_value);
-    if (res->skipped) return 0;
-    TRY(vt_adamw_update(&r->opt, params, grads, vt_schedule_lr(&r->sched, r->st.step)));
-    mx_array *all = malloc((3 * np + 1) * sizeof *all);
+    TRY(mx_mul_scalar(&loss, loss_sum, 1.0 / (double)supervised));
+    TRY(mx_isinf(&finite[0], loss) || mx_isnan(&finite[1], loss) || mx_logical_or(&ok, finite[0], finite[1]));
+    TRY(mx_isinf(&finite[0], norm) || mx_logical_or(&ok, ok, finite[0]) || mx_isnan(&finite[1], norm));
+    TRY(mx_logical_or(&ok, ok, finite[1]) || mx_logical_not(&ok, ok));
+    TRY(vt_adamw_update(&r->opt, params, grads, vt_schedule_lr(&r->sched, r->st.step), ok));
+    mx_array *all = malloc((3 * np + 3) * sizeof *all);
     if (!all) return vt_err("out of memory");
     for (size_t i = 0; i < np; i++)
         all[3 * i] = params->values[i], all[3 * i + 1] = r->opt.m.values[i], all[3 * i + 2] = r->opt.v.values[i];
-    int rc = mx_eval(all, 3 * np);
+    all[3 * np] = loss, all[3 * np + 1] = norm, all[3 * np + 2] = ok;
+    float loss_value = 0, norm_value = 0;
+    int32_t applied = 0;
+    int rc = mx_eval(all, 3 * np + 3) || mx_item_f32(loss, &loss_value) || mx_item_f32(norm, &norm_value) ||
+             mx_astype(&ok, ok, MX_INT32) || mx_item_i32(ok, &applied);
     free(all);
-    return rc;
+    TRY(rc);
+    res->loss = loss_value, res->grad_norm = norm_value, res->skipped = !applied;
+    if (res->skipped) r->opt.step--; /* nothing changed: the bias correction counts updates made */
+    return 0;
 }
 
 static int train_step(run *r, step_result *res) {
@@ -277,19 +290,15 @@ static int train_step(run *r, step_result *res) {
         const vt_micro *plan;
         mb[made] = (vt_micro_batch){0};
         rc = next_micro(r, &plan) || vt_micro_batch_make(&mb[made], &r->train, vision_of(r, &r->train), plan,
-                                                         r->session.pad_id);
+                                                         r->session.pad_id, r->pad_multiple);
         supervised += mb[made].batch.n_targets, res->real_tokens += (double)mb[made].batch.n_real_tokens;
     }
-    mx_array *grads = calloc(vt_lora_params(r->lora)->n + 1, sizeof *grads);
-    double loss_sum = 0;
+    mx_array *grads = calloc(vt_lora_params(r->lora)->n + 1, sizeof *grads), loss_sum = NULL;
     if (rc == 0 && !grads) rc = vt_err("out of memory");
     if (rc == 0 && supervised == 0) rc = vt_err("a training step has no supervised tokens");
     if (rc == 0) rc = gradients(r, mb, made, supervised, grads, &loss_sum);
-    if (rc == 0) {
-        res->loss = loss_sum / (double)supervised;
-        res->tokens = (double)supervised;
-        rc = update(r, grads, res);
-    }
+    if (rc == 0) rc = update(r, grads, loss_sum, supervised, res);
+    res->tokens = (double)supervised;
     for (int k = 0; k < made; k++) vt_micro_batch_clear(&mb[k]);
     free(grads);
     return rc;
@@ -310,7 +319,8 @@ static int validate(run *r, double *loss_out) {
     for (size_t i = 0; rc == 0 && i < plan.n && i < limit; i++) {
         mx_arena *scope = mx_scope_begin();
         vt_micro_batch mb;
-        rc = vt_micro_batch_make(&mb, &r->valid, vision_of(r, &r->valid), &plan.micro[i], r->session.pad_id);
+        rc = vt_micro_batch_make(&mb, &r->valid, vision_of(r, &r->valid), &plan.micro[i], r->session.pad_id,
+                                 r->pad_multiple);
         if (rc == 0 && mb.batch.n_targets) {
             r->current = &mb, r->scale = 1.0;
             mx_array out[2];

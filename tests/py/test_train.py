@@ -134,6 +134,12 @@ def step_metrics(run):
     ["--batch-size", "4", "--grad-accumulation-steps", "1", "--pack", "--max-seq-length", "4096"],
     ["--batch-size", "4", "--grad-accumulation-steps", "1", "--grad-checkpoint"],
     ["--batch-size", "3", "--grad-accumulation-steps", "2", "--pack", "--max-seq-length", "200"],
+    # the reference step is compiled (the default): the same step uncompiled, padded to a multiple of 128
+    # (the GPU's default, so that the fused attention backward runs), and checkpointed with packing
+    ["--batch-size", "4", "--grad-accumulation-steps", "1", "--compile", "false"],
+    ["--batch-size", "4", "--grad-accumulation-steps", "1", "--pad-to-multiple", "128"],
+    ["--batch-size", "4", "--grad-accumulation-steps", "1", "--grad-checkpoint", "--pack", "--max-seq-length", "4096",
+     "--compile", "false"],
 ])
 def test_accumulation_packing_checkpointing_leave_the_step_unchanged(setup, tmp_path, variant):
     model, data = setup
