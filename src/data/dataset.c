@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "util/error.h"
+#include "util/fs.h"
 #include "util/utf8.h"
 
 /* ------------------------------------------------------------ helpers ---- */
@@ -348,8 +349,8 @@ int vt_dataset_load(vt_dataset **out, const char *path) { return vt_dataset_load
 
 int vt_dataset_load_checked(vt_dataset **out, const char *path, FILE *log, size_t *n_bad) {
     if (n_bad) *n_bad = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f) return vt_err("%s: cannot open the dataset file", path);
+    FILE *f;
+    if (vt_open_file(&f, path, "the dataset file")) return -1;
     vt_dataset *ds = calloc(1, sizeof *ds);
     char *base_dir = dir_of(path);
     int rc = (ds && base_dir && (ds->path = strdup(path))) ? read_rows(ds, f, base_dir, log, n_bad) : vt_err("out of memory");

@@ -1,5 +1,6 @@
 /* decode.c — image files to 8-bit RGB, as PIL's open + exif_transpose + convert("RGB") does. */
-#include <stdio.h>
+#include <errno.h>
+#include <stdio.h> /* before jpeglib.h */
 #include <gif_lib.h>
 #include <jpeglib.h>
 #include <jerror.h>
@@ -10,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <webp/decode.h>
 #include <webp/demux.h>
 
@@ -379,7 +381,11 @@ int vt_image_load(vt_image *img, const char *path, const vt_image_config *c) {
     char *data;
     size_t len;
     *img = (vt_image){0};
-    if (!vt_path_exists(path)) return vt_err("%s: image file not found", path);
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return errno == ENOENT ? vt_err("%s: image file not found (%s)", path, strerror(errno))
+                               : vt_err("%s: cannot open the image: %s", path, strerror(errno));
+    if (S_ISDIR(st.st_mode)) return vt_err("%s: is a directory, not an image file", path);
     TRY(vt_read_file(path, &data, &len));
     int rc = vt_image_decode(img, (const uint8_t *)data, len, path, c);
     free(data);
