@@ -14,9 +14,6 @@
 
 #include "vision/image.h"
 
-/* PIL's Image.MAX_IMAGE_PIXELS (89478485): above twice that, Image.open raises DecompressionBombError. */
-#define VT_PIL_MAX_PIXELS (2L * 89478485L)
-
 /* Refuses a canvas with no pixels or more than c->max_decode_pixels, before anything is allocated. */
 int vt_decode_check_size(const char *name, long w, long h, const vt_image_config *c);
 /* img->rgb = w·h·3 bytes (uninitialised), img->width/height set. */

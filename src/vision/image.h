@@ -20,11 +20,14 @@ typedef struct {
     uint8_t *rgb; /* [height, width, 3], owned */
 } vt_image;
 
+/* PIL's limit: Image.open raises DecompressionBombError above 2 × Image.MAX_IMAGE_PIXELS (89478485). */
+#define VT_IMAGE_MAX_PIXELS (2L * 89478485L)
+
 typedef struct {
     long min_pixels, max_pixels;   /* Qwen3-VL: 65536 and 16777216 */
     int patch, merge, temporal;    /* 16, 2, 2 */
     float mean[3], std[3];         /* 0.5 each */
-    long max_decode_pixels;        /* refuse larger images before allocating (default 2^28) */
+    long max_decode_pixels;        /* refuse larger images before allocating (default VT_IMAGE_MAX_PIXELS) */
 } vt_image_config;
 
 typedef struct {
