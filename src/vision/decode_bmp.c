@@ -250,8 +250,8 @@ int vt_decode_bmp(vt_image *img, const uint8_t *data, size_t len, const char *na
     size_t avail = offset < len ? len - (size_t)offset : 0;
     const uint8_t *src = data + (offset < len ? offset : len);
     if (rle) {
-        uint8_t *bytes;
-        size_t n;
+        uint8_t *bytes = NULL;
+        size_t n = 0;
         rc = expand_rle(data, len, offset < len ? (size_t)offset : len, h.compression == 2, h.width, h.height, &bytes, &n, name);
         if (rc == 0) {
             unpacker b = u;
