@@ -42,8 +42,8 @@ def reference(path):
         return f"{type(e).__name__}: {e}"
 
 
-def vlmtune(path):
-    out = Path(str(path) + ".rgb.safetensors")
+def vlmtune(path, out_dir):
+    out = Path(out_dir) / (Path(path).name + ".rgb.safetensors")
     r = subprocess.run([CLI, "image", "--image", str(path), "--decode-only", "--rgb-out", str(out)],
                        capture_output=True, text=True)
     if r.returncode != 0:
@@ -75,7 +75,7 @@ def check_all(cases, tmp_path):
         p.write_bytes(data)
         paths.append((label, p))
     with ThreadPoolExecutor(2) as pool:
-        ours = list(pool.map(lambda lp: vlmtune(lp[1]), paths))
+        ours = list(pool.map(lambda lp: vlmtune(lp[1], tmp_path), paths))
     bad, refused, decoded = [], [], 0
     for (label, p), got in zip(paths, ours):
         ref = reference(p)
@@ -143,12 +143,12 @@ def test_regression_seeds(tmp_path):
     once took seconds: they are refused from the header, as PIL refuses them)."""
     for p in sorted(SEEDS.iterdir()):
         start = time.perf_counter()
-        got = vlmtune(p)
+        got = vlmtune(p, tmp_path)
         took = time.perf_counter() - start
         problem = verdict(reference(p), got)
         assert problem is None, f"{p.name}: {problem}"
         assert took < 1.0, f"{p.name}: {took:.2f} s"
-    huge = vlmtune(SEEDS / "slow-gif-huge-frame.gif")
+    huge = vlmtune(SEEDS / "slow-gif-huge-frame.gif", tmp_path)
     assert "44752×54281 = 2429183312 pixels, above the limit of 178956970" in huge, huge
 
 
@@ -158,7 +158,7 @@ def test_truncated_gif_no_longer_accepted(tmp_path):
     p = tmp_path / "cut.gif"
     p.write_bytes(data[:-8])
     assert isinstance(reference(p), str)
-    got = vlmtune(p)
+    got = vlmtune(p, tmp_path)
     assert isinstance(got, str) and "truncated GIF" in got, got
 
 
