@@ -18,6 +18,7 @@ APT_PACKAGES=(build-essential cmake pkg-config git python3 python3-venv
   libcjson-dev libpcre2-dev libutf8proc-dev libyaml-dev
   libjpeg62-turbo-dev libpng-dev libwebp-dev libgif-dev libexif-dev
   clang libclang-rt-14-dev)
+APT_PACKAGES+=(zlib1g-dev valgrind) # zlib decodes PNG; Valgrind runs the fuzz targets' memcheck step
 if [ "$(uname)" = Linux ] && command -v dpkg-query >/dev/null; then
   missing=()
   for p in "${APT_PACKAGES[@]}"; do
