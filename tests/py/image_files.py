@@ -175,7 +175,7 @@ def _filtered(row, prev, ftype, bpp):
 ADAM7 = [(0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2)]
 
 
-def png(samples, depth, ctype, interlace=False, rng=None, palette=None, idat_size=None, before=(), after=()):
+def png(samples, depth, ctype, interlace=False, rng=None, palette=None, idat_size=None, before=(), after=(), trns=None):
     """samples: [h, w, channels] ints; rows filtered with random filter types."""
     h, w, ch = samples.shape
     bpp = max(1, depth * ch // 8)
@@ -192,6 +192,8 @@ def png(samples, depth, ctype, interlace=False, rng=None, palette=None, idat_siz
     chunks = [png_chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, depth, ctype, 0, 0, 1 if interlace else 0)), *before]
     if palette is not None:
         chunks.append(png_chunk(b"PLTE", palette))
+    if trns is not None:
+        chunks.append(png_chunk(b"tRNS", trns))
     step = idat_size or len(data)
     chunks += [png_chunk(b"IDAT", data[i:i + step]) for i in range(0, len(data), step)]
     chunks += [*after, png_chunk(b"IEND", b"")]
@@ -227,8 +229,14 @@ def png_files(rng):
         if k % 6 == 4:
             before.append(png_chunk(b"zTXt", b"Title\0\0" + zlib.compress(b"a title")))
             after.append(png_chunk(b"tEXt", b"Comment\0hello"))
-        files.append((f"png-{depth}bit-type{ctype}-{k}",
-                      png(samples, depth, ctype, interlace=k % 2 == 1, rng=rng, palette=palette,
+        trns = None
+        if k % 3 == 2:  # transparency: an alpha per palette entry, or the transparent grey or RGB value
+            if ctype in (0, 2):
+                trns = struct.pack(f">{channels[ctype]}H", *map(int, samples[0, 0]))
+            elif ctype == 3:
+                trns = bytes(rng.integers(0, 256, len(palette) // 3).astype(np.uint8))
+        files.append((f"png-{depth}bit-type{ctype}-{k}" + ("-trns" if trns else ""),
+                      png(samples, depth, ctype, interlace=k % 2 == 1, rng=rng, palette=palette, trns=trns,
                           idat_size=int(rng.integers(7, 50)) if k % 3 == 0 else None, before=before, after=after)))
     files.append(("png-pil", pil_bytes(Image.fromarray(photo(30, 20)), "PNG")))
     return files
