@@ -25,7 +25,7 @@ out=build-fuzz
 mkdir -p "$out"
 C_SOURCES=(src/util/error.c src/util/fs.c src/util/utf8.c src/io/json.c src/text/tokenizer.c src/text/conversation.c src/data/dataset.c)
 for f in src/vision/*.c; do [ -e "$f" ] && C_SOURCES+=("$f"); done
-LIBS=$(pkg-config --libs libcjson libpcre2-8 libutf8proc libjpeg libpng libwebp libwebpdemux libexif zlib)
+LIBS=$(pkg-config --libs libcjson libpcre2-8 libutf8proc libjpeg libwebp libwebpdemux zlib)
 targets=()
 for src in tests/fuzz/fuzz_*.c; do
   name=$(basename "$src" .c)
@@ -36,7 +36,7 @@ done
 status=0
 for name in "${targets[@]}"; do
   clang -std=gnu17 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -Isrc \
-    "tests/fuzz/$name.c" "${C_SOURCES[@]}" $LIBS -lgif -lm -o "$out/$name"
+    "tests/fuzz/$name.c" "${C_SOURCES[@]}" $LIBS -lm -o "$out/$name"
   seeds=tests/fuzz/seeds/${name#fuzz_}
   corpus=$out/corpus-${name#fuzz_}
   mkdir -p "$corpus"
@@ -60,7 +60,7 @@ fi
 command -v valgrind >/dev/null || { echo "fuzz valgrind: FAILED: valgrind is not installed (tools/setup.sh --test installs it)"; exit 1; }
 for name in "${targets[@]}"; do
   [ "$name" = fuzz_tokenizer_encode ] && continue
-  cc -std=gnu17 -g -O1 -Isrc tests/fuzz/run_inputs.c "tests/fuzz/$name.c" "${C_SOURCES[@]}" $LIBS -lgif -lm \
+  cc -std=gnu17 -g -O1 -Isrc tests/fuzz/run_inputs.c "tests/fuzz/$name.c" "${C_SOURCES[@]}" $LIBS -lm \
     -o "$out/$name-plain"
   inputs=(tests/fuzz/seeds/${name#fuzz_}/*)
   [ $valgrind_corpus = 1 ] && inputs+=("$out/corpus-${name#fuzz_}"/*)
