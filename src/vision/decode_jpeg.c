@@ -169,6 +169,7 @@ typedef struct {
     struct jpeg_progress_mgr progress;
     jmp_buf jump;
     char message[JMSG_LENGTH_MAX];
+    bool too_many_scans;
 } jpeg_errors;
 
 static void jpeg_fail(j_common_ptr cinfo) {
@@ -182,7 +183,7 @@ static void jpeg_quiet(j_common_ptr cinfo, int level) { (void)cinfo, (void)level
 static void jpeg_scans(j_common_ptr cinfo) {
     jpeg_errors *e = (jpeg_errors *)cinfo->err;
     if (((j_decompress_ptr)cinfo)->input_scan_number > VT_JPEG_MAX_SCANS) {
-        snprintf(e->message, sizeof e->message, "more than %d scans (refused: too much work)", VT_JPEG_MAX_SCANS);
+        e->too_many_scans = true;
         longjmp(e->jump, 1);
     }
 }
@@ -217,10 +218,14 @@ static int decode_pixels(vt_image *img, const uint8_t *data, size_t len, const c
     err.base.error_exit = jpeg_fail;
     err.base.emit_message = jpeg_quiet;
     err.progress.progress_monitor = jpeg_scans;
+    err.too_many_scans = false;
     if (setjmp(err.jump)) {
         jpeg_destroy_decompress(&cinfo);
         free(img->rgb), free(cmyk_row);
         img->rgb = NULL;
+        if (err.too_many_scans)
+            return vt_err("%s: progressive JPEG of more than %d scans, above the limit (refused: too much work)", name,
+                          VT_JPEG_MAX_SCANS);
         return vt_err("%s: corrupt JPEG: %s", name, err.message);
     }
     jpeg_create_decompress(&cinfo);

@@ -13,6 +13,7 @@ and for PNG and JPEG also inside chunks and marker segments, past the checks PIL
 Every case must agree: both refuse, or both decode to identical pixels (no tolerance).
 """
 import os
+import struct
 import subprocess
 import sys
 import time
@@ -176,3 +177,44 @@ def test_errors_name_their_cause(tmp_path):
     long = tmp_path.joinpath(*["d" * 200] * 25, "photo.jpg")
     msg = fails(long, "photo.jpg: cannot open the image: File name too long")
     assert "…" in msg and str(tmp_path) in msg, msg
+
+
+@warnings_filter
+def test_size_limit_refused_before_decoding_as_pil_refuses(tmp_path):
+    """Headers claiming more than PIL's 178,956,970 pixels (2 × Image.MAX_IMAGE_PIXELS): PIL raises
+    DecompressionBombError, vlmtune names the size and the limit, in well under a second."""
+    still = F.pil_bytes(Image.fromarray(F.photo(8, 8)), "WEBP", lossless=True)
+    jpeg = bytearray(F.pil_bytes(Image.fromarray(F.photo(8, 8)), "JPEG"))
+    sof = jpeg.find(b"\xff\xc0")
+    jpeg[sof + 5:sof + 9] = struct.pack(">HH", 10000, 20000)  # height, width
+    png = F.png(np.zeros((1, 1, 3), int), 8, 2)
+    png = png[:8] + F.png_chunk(b"IHDR", struct.pack(">IIBBBBB", 20000, 10000, 8, 2, 0, 0, 0)) + png[33:]
+    cases = {
+        "png": png,
+        "gif": F.gif(65535, 65535, [dict(x=0, y=0, w=2, h=2, indices=[0, 1, 1, 0])], [(0, 0, 0), (255, 255, 255)]),
+        "gif-frame": F.gif(4, 4, [dict(x=60000, y=60000, w=2, h=2, indices=[0, 1, 1, 0])], [(0, 0, 0), (9, 9, 9)]),
+        "bmp": F.bmp(20000, 10000, 24, [b"\0\0\0"]),
+        "webp": F.webp_animated(still, (20000, 10000), (0, 0), (8, 8)),
+        "jpeg": bytes(jpeg),
+    }
+    for name, data in cases.items():
+        p = tmp_path / f"{name}.img"
+        p.write_bytes(data)
+        ref = reference(p)
+        assert isinstance(ref, str) and "DecompressionBombError" in ref, f"{name}: PIL says {ref}"
+        start = time.perf_counter()
+        got = vlmtune(p, tmp_path)
+        assert isinstance(got, str) and "pixels, above the limit of 178956970" in got, f"{name}: {got}"
+        assert time.perf_counter() - start < 1.0
+
+
+def test_progressive_jpeg_scans_bounded(tmp_path):
+    """A deliberate difference: PIL decodes any number of scans; vlmtune refuses more than 1,000, the work
+    of each being a pass over the whole image."""
+    data = F.pil_bytes(Image.fromarray(F.photo(64, 48)), "JPEG", quality=85, progressive=True)
+    last_scan = data[data.rfind(b"\xff\xda"):-2]
+    p = tmp_path / "scans.jpg"
+    p.write_bytes(data[:-2] + last_scan * 1200 + b"\xff\xd9")
+    assert not isinstance(reference(p), str)
+    got = vlmtune(p, tmp_path)
+    assert isinstance(got, str) and "more than 1000 scans, above the limit" in got, got
