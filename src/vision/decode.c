@@ -44,6 +44,7 @@ int vt_image_load(vt_image *img, const char *path, const vt_image_config *c) {
         return errno == ENOENT ? vt_err("%s: image file not found (%s)", path, strerror(errno))
                                : vt_err("%s: cannot open the image: %s", path, strerror(errno));
     if (S_ISDIR(st.st_mode)) return vt_err("%s: is a directory, not an image file", path);
+    if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) return vt_err("%s: is a device, not an image file", path);
     TRY(vt_read_file(path, &data, &len));
     int rc = vt_image_decode(img, (const uint8_t *)data, len, path, c);
     free(data);
