@@ -146,9 +146,11 @@ enum { LZW_FULL, LZW_TRUNCATED, LZW_BROKEN };
 /* Writes n indices; LZW_FULL once the frame is full (the rest of the string is dropped, as PIL does). */
 static int put(lzw *z, const uint8_t *p, int n, bool *full) {
     if (z->y >= z->f->h) return LZW_BROKEN;
-    for (int i = 0; i < n; i++) {
-        z->canvas[(size_t)(z->f->y0 + z->y) * z->f->canvas_w + z->f->x0 + z->x] = p[i];
-        if (++z->x >= z->f->w && !next_row(z)) {
+    while (n > 0) {
+        int k = z->f->w - z->x < n ? z->f->w - z->x : n;
+        memcpy(z->canvas + (size_t)(z->f->y0 + z->y) * z->f->canvas_w + z->f->x0 + z->x, p, (size_t)k);
+        p += k, n -= k, z->x += k;
+        if (z->x >= z->f->w && !next_row(z)) {
             *full = true;
             return LZW_FULL;
         }
