@@ -15,7 +15,11 @@ static bool ends_with(const char *s, const char *end) {
 static bool valid_utf8(const char *s) {
     const unsigned char *p = (const unsigned char *)s;
     while (*p) {
-        int k = *p < 0x80 ? 0 : (*p & 0xE0) == 0xC0 ? 1 : (*p & 0xF0) == 0xE0 ? 2 : (*p & 0xF8) == 0xF0 ? 3 : -1;
+        int k = *p < 0x80         ? 0
+            : (*p & 0xE0) == 0xC0 ? 1
+            : (*p & 0xF0) == 0xE0 ? 2
+            : (*p & 0xF8) == 0xF0 ? 3
+                                  : -1;
         if (k < 0) return false;
         p++;
         for (int i = 0; i < k; i++, p++)
@@ -52,7 +56,8 @@ int main(void) {
     vt_err("image is 0×0 pixels");
     vt_err_context("loading %s", path);
     m = vt_errmsg();
-    CHECK(!strncmp(m, "loading /very/long", 18) && ends_with(m, "directory: image is 0×0 pixels") && strlen(m) < 4096);
+    CHECK(!strncmp(m, "loading /very/long", 18) && ends_with(m, "directory: image is 0×0 pixels") &&
+          strlen(m) < 4096);
 
     /* contexts stacked over a long message: the first context and the reason both stay */
     vt_err("%s: cannot open: %s", path, "Permission denied");

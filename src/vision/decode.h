@@ -43,9 +43,11 @@ int vt_exif_orientation(const uint8_t *data, size_t len, bool *tag_present, int 
 /* ImageOps.exif_transpose's transposition for orientation 2..8 (1: nothing). */
 int vt_image_orient(vt_image *img, int orientation, const char *name);
 
-int vt_decode_jpeg(vt_image *img, const uint8_t *data, size_t len, const char *name, const vt_image_config *c);
+int vt_decode_jpeg(vt_image *img, const uint8_t *data, size_t len, const char *name,
+                   const vt_image_config *c);
 int vt_decode_png(vt_image *img, const uint8_t *data, size_t len, const char *name, const vt_image_config *c);
-int vt_decode_webp(vt_image *img, const uint8_t *data, size_t len, const char *name, const vt_image_config *c);
+int vt_decode_webp(vt_image *img, const uint8_t *data, size_t len, const char *name,
+                   const vt_image_config *c);
 int vt_decode_gif(vt_image *img, const uint8_t *data, size_t len, const char *name, const vt_image_config *c);
 int vt_decode_bmp(vt_image *img, const uint8_t *data, size_t len, const char *name, const vt_image_config *c);
 

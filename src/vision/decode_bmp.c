@@ -43,8 +43,10 @@ static void unpack_pixel(const unpacker *u, const uint8_t *row, size_t x, uint8_
     case PX_565: {
         unsigned p = le16(row + 2 * x);
         o[2] = (uint8_t)((p & 31) * 255 / 31);
-        if (u->kind == PX_555) o[1] = (uint8_t)((p >> 5 & 31) * 255 / 31), o[0] = (uint8_t)((p >> 10 & 31) * 255 / 31);
-        else o[1] = (uint8_t)((p >> 5 & 63) * 255 / 63), o[0] = (uint8_t)((p >> 11 & 31) * 255 / 31);
+        if (u->kind == PX_555)
+            o[1] = (uint8_t)((p >> 5 & 31) * 255 / 31), o[0] = (uint8_t)((p >> 10 & 31) * 255 / 31);
+        else
+            o[1] = (uint8_t)((p >> 5 & 63) * 255 / 63), o[0] = (uint8_t)((p >> 11 & 31) * 255 / 31);
         return;
     }
     case PX_BYTES: {
@@ -82,7 +84,8 @@ static int read_header(bmp_header *h, const uint8_t *data, size_t len, const cha
     size_t pos = 14 + (size_t)h->header_size;
     memset(h->masks, 0, sizeof h->masks);
     if (h->header_size == 12) {
-        h->width = le16(hd), h->height = le16(hd + 2), h->bits = le16(hd + 6), h->compression = 0, h->colors = 0;
+        h->width = le16(hd), h->height = le16(hd + 2), h->bits = le16(hd + 6), h->compression = 0,
+        h->colors = 0;
         h->top_down = false, h->entry = 3;
     } else if (h->header_size == 40 || h->header_size == 52 || h->header_size == 56 || h->header_size == 64 ||
                h->header_size == 108 || h->header_size == 124) {
@@ -111,23 +114,27 @@ static int read_header(bmp_header *h, const uint8_t *data, size_t len, const cha
 static int direct_unpacker(unpacker *u, const bmp_header *h, const char *name) {
     u->bits = (int)h->bits;
     if (h->bits == 16 && h->compression == 0) return u->kind = PX_555, 0;
-    if (h->bits == 24 || (h->bits == 32 && h->compression == 0)) return u->kind = PX_BYTES, u->r = 2, u->g = 1, u->b = 0, 0;
+    if (h->bits == 24 || (h->bits == 32 && h->compression == 0))
+        return u->kind = PX_BYTES, u->r = 2, u->g = 1, u->b = 0, 0;
     const uint32_t *m = h->masks;
     if (h->bits == 16) {
         if (m[0] == 0xF800 && m[1] == 0x7E0 && m[2] == 0x1F) return u->kind = PX_565, 0;
         if (m[0] == 0x7C00 && m[1] == 0x3E0 && m[2] == 0x1F) return u->kind = PX_555, 0;
     } else if (h->bits == 24) {
-        if (m[0] == 0xFF0000 && m[1] == 0xFF00 && m[2] == 0xFF) return u->kind = PX_BYTES, u->r = 2, u->g = 1, u->b = 0, 0;
+        if (m[0] == 0xFF0000 && m[1] == 0xFF00 && m[2] == 0xFF)
+            return u->kind = PX_BYTES, u->r = 2, u->g = 1, u->b = 0, 0;
     } else if (h->bits == 32) {
         static const uint32_t known[8][4] = {
-            {0xFF0000, 0xFF00, 0xFF, 0}, {0xFF000000, 0xFF0000, 0xFF00, 0}, {0xFF000000, 0xFF00, 0xFF, 0},
-            {0xFF000000, 0xFF0000, 0xFF00, 0xFF}, {0xFF, 0xFF00, 0xFF0000, 0xFF000000},
-            {0xFF0000, 0xFF00, 0xFF, 0xFF000000}, {0xFF000000, 0xFF00, 0xFF, 0xFF0000}, {0, 0, 0, 0}};
+            {0xFF0000, 0xFF00, 0xFF, 0},          {0xFF000000, 0xFF0000, 0xFF00, 0},
+            {0xFF000000, 0xFF00, 0xFF, 0},        {0xFF000000, 0xFF0000, 0xFF00, 0xFF},
+            {0xFF, 0xFF00, 0xFF0000, 0xFF000000}, {0xFF0000, 0xFF00, 0xFF, 0xFF000000},
+            {0xFF000000, 0xFF00, 0xFF, 0xFF0000}, {0, 0, 0, 0}};
         for (int i = 0; i < 8; i++) {
             if (memcmp(known[i], m, sizeof known[i])) continue;
             if (i == 7) return u->kind = PX_BYTES, u->r = 2, u->g = 1, u->b = 0, 0; /* read as BGRA */
             int at[3];
-            for (int c = 0; c < 3; c++) at[c] = m[c] == 0xFF ? 0 : m[c] == 0xFF00 ? 1 : m[c] == 0xFF0000 ? 2 : 3;
+            for (int c = 0; c < 3; c++)
+                at[c] = m[c] == 0xFF ? 0 : m[c] == 0xFF00 ? 1 : m[c] == 0xFF0000 ? 2 : 3;
             return u->kind = PX_BYTES, u->r = at[0], u->g = at[1], u->b = at[2], 0;
         }
     }
@@ -135,12 +142,13 @@ static int direct_unpacker(unpacker *u, const bmp_header *h, const char *name) {
 }
 
 /* The raw decoder: rows of the unpacker's bytes, `pitch` bytes apart, bottom-up unless top_down. */
-static int decode_rows(vt_image *img, const uint8_t *src, size_t avail, size_t pitch, const unpacker *u, bool top_down,
-                       const char *name) {
+static int decode_rows(vt_image *img, const uint8_t *src, size_t avail, size_t pitch, const unpacker *u,
+                       bool top_down, const char *name) {
     size_t row_bytes = ((size_t)u->bits * img->width + 7) / 8;
     for (long r = 0; r < img->height; r++) {
         size_t at = (size_t)r * pitch;
-        if (avail < at + row_bytes) return vt_err("%s: truncated BMP (the pixel data ends at row %ld of %d)", name, r, img->height);
+        if (avail < at + row_bytes)
+            return vt_err("%s: truncated BMP (the pixel data ends at row %ld of %d)", name, r, img->height);
         long y = top_down ? r : img->height - 1 - r;
         uint8_t *o = img->rgb + (size_t)y * img->width * 3;
         for (int x = 0; x < img->width; x++) unpack_pixel(u, src + at, (size_t)x, o + 3 * x);
@@ -149,19 +157,19 @@ static int decode_rows(vt_image *img, const uint8_t *src, size_t avail, size_t p
 }
 
 /* BmpRleDecoder: the runs expanded to one byte per pixel, as PIL expands them.  *out is owned. */
-static int expand_rle(const uint8_t *data, size_t len, size_t pos, bool rle4, size_t w, size_t h, uint8_t **out,
-                      size_t *out_len, const char *name) {
+static int expand_rle(const uint8_t *data, size_t len, size_t pos, bool rle4, size_t w, size_t h,
+                      uint8_t **out, size_t *out_len, const char *name) {
     size_t need = w * h, cap = need + 1, n = 0, x = 0;
     uint8_t *d = calloc(cap, 1);
     if (!d) return vt_err("%s: out of memory", name);
-#define PUT(v)                                                         \
-    do {                                                               \
-        if (n == cap) {                                                \
-            uint8_t *g = realloc(d, cap *= 2);                         \
-            if (!g) return free(d), vt_err("%s: out of memory", name); \
-            d = g;                                                     \
-        }                                                              \
-        d[n++] = (v);                                                  \
+#define PUT(v)                                                                                               \
+    do {                                                                                                     \
+        if (n == cap) {                                                                                      \
+            uint8_t *g = realloc(d, cap *= 2);                                                               \
+            if (!g) return free(d), vt_err("%s: out of memory", name);                                       \
+            d = g;                                                                                           \
+        }                                                                                                    \
+        d[n++] = (v);                                                                                        \
     } while (0)
     while (n < need) {
         if (len - pos < 2) break;
@@ -205,7 +213,8 @@ static int expand_rle(const uint8_t *data, size_t len, size_t pos, bool rle4, si
     return 0;
 }
 
-int vt_decode_bmp(vt_image *img, const uint8_t *data, size_t len, const char *name, const vt_image_config *c) {
+int vt_decode_bmp(vt_image *img, const uint8_t *data, size_t len, const char *name,
+                  const vt_image_config *c) {
     bmp_header h;
     TRY(read_header(&h, data, len, name));
     uint64_t colors = h.colors ? h.colors : h.bits < 64 ? (uint64_t)1 << h.bits : UINT64_MAX;
@@ -220,15 +229,16 @@ int vt_decode_bmp(vt_image *img, const uint8_t *data, size_t len, const char *na
     size_t pos = h.after_header;
     enum { MODE_P, MODE_BIT, MODE_GREY, MODE_DIRECT } mode = MODE_DIRECT;
     if (h.bits <= 8) {
-        if (colors == 0 || colors > 65536) return vt_err("%s: unsupported BMP palette size (%llu)", name, (unsigned long long)colors);
+        if (colors == 0 || colors > 65536)
+            return vt_err("%s: unsupported BMP palette size (%llu)", name, (unsigned long long)colors);
         size_t want = (size_t)colors * h.entry, got = want < len - pos ? want : len - pos;
         const uint8_t *pal = data + pos;
         pos += got;
         bool grey = true; /* PIL reads a palette of greys at their own index as greyscale */
         for (size_t i = 0; i < colors && grey; i++) {
             uint8_t v = (uint8_t)(colors == 2 ? (i ? 255 : 0) : i);
-            grey = (i + 1) * h.entry <= got + (size_t)h.entry - 3 && pal[i * h.entry] == v && pal[i * h.entry + 1] == v &&
-                   pal[i * h.entry + 2] == v;
+            grey = (i + 1) * h.entry <= got + (size_t)h.entry - 3 && pal[i * h.entry] == v &&
+                pal[i * h.entry + 1] == v && pal[i * h.entry + 2] == v;
         }
         if (grey) {
             mode = colors == 2 ? MODE_BIT : MODE_GREY;
@@ -237,13 +247,16 @@ int vt_decode_bmp(vt_image *img, const uint8_t *data, size_t len, const char *na
             mode = MODE_P;
             u.kind = h.bits == 1 ? PX_P1 : h.bits == 4 ? PX_P4 : PX_P8, u.bits = (int)h.bits;
             u.palette = pal, u.entry = h.entry, u.colors = (int)(got / (size_t)h.entry);
-            if (got / h.entry > 256) return vt_err("%s: BMP palette of %zu entries (PIL refuses more than 256)", name, got / h.entry);
+            if (got / h.entry > 256)
+                return vt_err("%s: BMP palette of %zu entries (PIL refuses more than 256)", name,
+                              got / h.entry);
         }
     } else if (!rle) {
         TRY(direct_unpacker(&u, &h, name));
     }
     TRY(vt_decode_check_size(name, h.width, h.height, c));
-    if (rle && mode != MODE_P && mode != MODE_GREY) return vt_err("%s: run-length BMP of %u bits (PIL refuses it)", name, h.bits);
+    if (rle && mode != MODE_P && mode != MODE_GREY)
+        return vt_err("%s: run-length BMP of %u bits (PIL refuses it)", name, h.bits);
     if (h.offset == 0) offset = pos; /* PIL: `offset or fp.tell()` */
     TRY(vt_decode_alloc(img, (int)h.width, (int)h.height, name));
     int rc;
@@ -252,7 +265,8 @@ int vt_decode_bmp(vt_image *img, const uint8_t *data, size_t len, const char *na
     if (rle) {
         uint8_t *bytes = NULL;
         size_t n = 0;
-        rc = expand_rle(data, len, offset < len ? (size_t)offset : len, h.compression == 2, h.width, h.height, &bytes, &n, name);
+        rc = expand_rle(data, len, offset < len ? (size_t)offset : len, h.compression == 2, h.width, h.height,
+                        &bytes, &n, name);
         if (rc == 0) {
             unpacker b = u;
             if (mode == MODE_P) b.kind = PX_P8, b.bits = 8;
@@ -261,12 +275,16 @@ int vt_decode_bmp(vt_image *img, const uint8_t *data, size_t len, const char *na
             free(bytes);
         }
     } else {
-        size_t row_bytes = ((size_t)u.bits * h.width + 7) / 8, stride = (((size_t)h.width * h.bits + 31) >> 3) & ~(size_t)3;
-        /* Rows wider than the file's stride (a grey palette read as 8-bit rows from a 1- or 4-bit file): PIL's
-         * decoder refuses them, but it maps a greyscale file from disk, rows then one after another */
-        if (stride >= row_bytes) rc = decode_rows(img, src, avail, stride, &u, h.top_down, name);
-        else if (mode == MODE_GREY) rc = decode_rows(img, src, avail, row_bytes, &u, h.top_down, name);
-        else rc = vt_err("%s: BMP rows shorter than their pixels (PIL refuses it)", name);
+        size_t row_bytes = ((size_t)u.bits * h.width + 7) / 8,
+               stride = (((size_t)h.width * h.bits + 31) >> 3) & ~(size_t)3;
+        /* Rows wider than the file's stride (a grey palette read as 8-bit rows from a 1- or 4-bit file):
+         * PIL's decoder refuses them, but it maps a greyscale file from disk, rows one after another */
+        if (stride >= row_bytes)
+            rc = decode_rows(img, src, avail, stride, &u, h.top_down, name);
+        else if (mode == MODE_GREY)
+            rc = decode_rows(img, src, avail, row_bytes, &u, h.top_down, name);
+        else
+            rc = vt_err("%s: BMP rows shorter than their pixels (PIL refuses it)", name);
     }
     if (rc) vt_image_free(img);
     return rc;

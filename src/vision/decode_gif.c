@@ -76,7 +76,8 @@ static int read_first_frame(gif_frame *f, const uint8_t *data, size_t len, const
     f->fill = 0;
     for (;;) {
         const uint8_t *b = read_up_to(&r, 1, &got);
-        if (got == 0 || b[0] == ';') return vt_err("%s: GIF without an image (no image descriptor before its end)", name);
+        if (got == 0 || b[0] == ';')
+            return vt_err("%s: GIF without an image (no image descriptor before its end)", name);
         if (b[0] == '!') {
             const uint8_t *label = read_up_to(&r, 1, &got);
             size_t n;
@@ -97,7 +98,8 @@ static int read_first_frame(gif_frame *f, const uint8_t *data, size_t len, const
         } else if (b[0] == ',') {
             const uint8_t *d = read_up_to(&r, 9, &got);
             if (got < 9) return vt_err("%s: truncated GIF image descriptor", name);
-            f->x0 = d[0] | d[1] << 8, f->y0 = d[2] | d[3] << 8, f->w = d[4] | d[5] << 8, f->h = d[6] | d[7] << 8;
+            f->x0 = d[0] | d[1] << 8, f->y0 = d[2] | d[3] << 8, f->w = d[4] | d[5] << 8,
+            f->h = d[6] | d[7] << 8;
             f->interlaced = d[8] & 0x40;
             f->palette = global, f->colors = global_colors;
             if (d[8] & 0x80) f->palette = read_palette(&r, d[8], &f->colors);
@@ -132,7 +134,7 @@ static bool next_row(lzw *z) {
     z->y += z->step;
     while (z->y >= z->f->h) {
         switch (z->pass) {
-        case 1: z->y = 4, z->pass = 2; break;             /* rows 4, 12, ... (step stays 8) */
+        case 1: z->y = 4, z->pass = 2; break; /* rows 4, 12, ... (step stays 8) */
         case 2: z->step = 4, z->y = 2, z->pass = 3; break; /* rows 2, 6, ... */
         case 3: z->step = 2, z->y = 1, z->pass = 0; break; /* rows 1, 3, ... */
         default: return false;
@@ -223,7 +225,8 @@ static int decode_lzw(lzw *z, const uint8_t *data, size_t len) {
             z->last_byte = (uint8_t)c;
             if (z->next < LZW_TABLE) {
                 z->suffix[z->next] = (uint8_t)c, z->prefix[z->next] = (uint16_t)z->last_code;
-                if (z->next == z->code_mask && z->code_size < LZW_BITS) z->code_size++, z->code_mask = (1 << z->code_size) - 1;
+                if (z->next == z->code_mask && z->code_size < LZW_BITS)
+                    z->code_size++, z->code_mask = (1 << z->code_size) - 1;
                 z->next++;
             }
             z->last_code = this_code;
@@ -233,11 +236,13 @@ static int decode_lzw(lzw *z, const uint8_t *data, size_t len) {
     }
 }
 
-int vt_decode_gif(vt_image *img, const uint8_t *data, size_t len, const char *name, const vt_image_config *c) {
+int vt_decode_gif(vt_image *img, const uint8_t *data, size_t len, const char *name,
+                  const vt_image_config *c) {
     gif_frame f;
     TRY(read_first_frame(&f, data, len, name));
     /* PIL grows the canvas to hold the frame, then refuses what is too large or empty */
-    long cw = f.canvas_w > f.x0 + f.w ? f.canvas_w : f.x0 + f.w, ch = f.canvas_h > f.y0 + f.h ? f.canvas_h : f.y0 + f.h;
+    long cw = f.canvas_w > f.x0 + f.w ? f.canvas_w : f.x0 + f.w,
+         ch = f.canvas_h > f.y0 + f.h ? f.canvas_h : f.y0 + f.h;
     TRY(vt_decode_check_size(name, cw, ch, c));
     if (f.w == 0 || f.h == 0) return vt_err("%s: GIF frame of %d×%d pixels", name, f.w, f.h);
     f.canvas_w = (int)cw, f.canvas_h = (int)ch;
@@ -261,9 +266,12 @@ int vt_decode_gif(vt_image *img, const uint8_t *data, size_t len, const char *na
         for (size_t i = 0; i < (size_t)cw * ch; i++) {
             int k = canvas[i];
             uint8_t *o = img->rgb + 3 * i;
-            if (grey) o[0] = o[1] = o[2] = (uint8_t)k;
-            else if (k < f.colors) memcpy(o, f.palette + 3 * k, 3);
-            else o[0] = o[1] = o[2] = 0;
+            if (grey)
+                o[0] = o[1] = o[2] = (uint8_t)k;
+            else if (k < f.colors)
+                memcpy(o, f.palette + 3 * k, 3);
+            else
+                o[0] = o[1] = o[2] = 0;
         }
     free(canvas);
     free(z);

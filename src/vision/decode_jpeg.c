@@ -69,7 +69,8 @@ static int photoshop(const uint8_t *s, size_t n, const char *name) {
         at += 1 + (size_t)s[at];
         at += at & 1;
         if (at > n || n - at < 4) return 0;
-        uint32_t size = (uint32_t)s[at] << 24 | (uint32_t)s[at + 1] << 16 | (uint32_t)s[at + 2] << 8 | s[at + 3];
+        uint32_t size =
+            (uint32_t)s[at] << 24 | (uint32_t)s[at + 1] << 16 | (uint32_t)s[at + 2] << 8 | s[at + 3];
         at += 4;
         size_t data = size < n - at ? size : n - at;
         if (code == 0x03ED && data < 14) return 0;
@@ -106,8 +107,10 @@ static int frame_segment(jpeg_meta *m, const uint8_t *s, size_t n, const char *n
     if (n < 5) return vt_err("%s: JPEG frame header of %zu bytes (PIL refuses it)", name, n);
     if (s[0] != 8) return vt_err("%s: %d-bit JPEG (PIL reads 8-bit JPEG only)", name, s[0]);
     if (n < 6) return vt_err("%s: JPEG frame header of %zu bytes (PIL refuses it)", name, n);
-    if (s[5] != 1 && s[5] != 3 && s[5] != 4) return vt_err("%s: JPEG of %d components (PIL refuses it)", name, s[5]);
-    if (m->n_icc && m->icc_min_len < 14) return vt_err("%s: ICC profile segment of %zu bytes (PIL refuses it)", name, m->icc_min_len);
+    if (s[5] != 1 && s[5] != 3 && s[5] != 4)
+        return vt_err("%s: JPEG of %d components (PIL refuses it)", name, s[5]);
+    if (m->n_icc && m->icc_min_len < 14)
+        return vt_err("%s: ICC profile segment of %zu bytes (PIL refuses it)", name, m->icc_min_len);
     m->n_icc = 0;
     if ((n - 6) % 3) return vt_err("%s: JPEG frame header cut inside a component (PIL refuses it)", name);
     m->has_frame = true;
@@ -141,22 +144,29 @@ static int walk_markers(jpeg_meta *m, const uint8_t *data, size_t len, const cha
             continue;
         }
         if (marker < 0xC0) return vt_err("%s: JPEG marker 0xFF%02X (PIL finds no marker)", name, marker);
-        bool has_length = !(marker == 0xC8 || (marker >= 0xD0 && marker <= 0xD9) || (marker >= 0xF0 && marker <= 0xFD));
+        bool has_length =
+            !(marker == 0xC8 || (marker >= 0xD0 && marker <= 0xD9) || (marker >= 0xF0 && marker <= 0xFD));
         if (has_length) {
             if (len - pos < 2) return vt_err("%s: truncated JPEG (marker segment)", name);
             long n = (long)be16(data + pos) - 2;
             pos += 2;
             if (n < 0) n = 0;
-            if ((size_t)n > len - pos) return vt_err("%s: truncated JPEG (a marker segment runs past the end)", name);
+            if ((size_t)n > len - pos)
+                return vt_err("%s: truncated JPEG (a marker segment runs past the end)", name);
             const uint8_t *s = data + pos;
             pos += (size_t)n;
-            bool frame = (marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 && marker != 0xCC) || marker == 0xDE;
-            if (frame) TRY(frame_segment(m, s, (size_t)n, name));
-            else if (marker == 0xDB) TRY(quant_segment(s, (size_t)n, name));
+            bool frame =
+                (marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 && marker != 0xCC) ||
+                marker == 0xDE;
+            if (frame)
+                TRY(frame_segment(m, s, (size_t)n, name));
+            else if (marker == 0xDB)
+                TRY(quant_segment(s, (size_t)n, name));
             else if ((marker >= 0xE0 && marker <= 0xEF) || marker == 0xFE) {
                 if (marker != 0xFE) TRY(app_segment(m, marker, s, (size_t)n, name));
             }
-            if (marker == 0xDA) return m->has_frame ? 0 : vt_err("%s: JPEG scan without a frame header", name);
+            if (marker == 0xDA)
+                return m->has_frame ? 0 : vt_err("%s: JPEG scan without a frame header", name);
         }
         pending = pos < len ? data[pos++] : -1;
     }
@@ -207,10 +217,11 @@ static uint8_t cmyk_channel(uint8_t stored_c, uint8_t stored_k) {
     return (uint8_t)(nk - (((t >> 8) + t) >> 8));
 }
 
-static int decode_pixels(vt_image *img, const uint8_t *data, size_t len, const char *name, const vt_image_config *c) {
+static int decode_pixels(vt_image *img, const uint8_t *data, size_t len, const char *name,
+                         const vt_image_config *c) {
     struct jpeg_decompress_struct cinfo;
-    struct jpeg_source_mgr source = {data, len, source_nothing, source_suspend, source_skip, jpeg_resync_to_restart,
-                                     source_nothing};
+    struct jpeg_source_mgr source = {
+        data, len, source_nothing, source_suspend, source_skip, jpeg_resync_to_restart, source_nothing};
     jpeg_errors err;
     uint8_t *volatile cmyk_row = NULL;
     img->rgb = NULL;
@@ -224,8 +235,9 @@ static int decode_pixels(vt_image *img, const uint8_t *data, size_t len, const c
         free(img->rgb), free(cmyk_row);
         img->rgb = NULL;
         if (err.too_many_scans)
-            return vt_err("%s: progressive JPEG of more than %d scans, above the limit (refused: too much work)", name,
-                          VT_JPEG_MAX_SCANS);
+            return vt_err(
+                "%s: progressive JPEG of more than %d scans, above the limit (refused: too much work)", name,
+                VT_JPEG_MAX_SCANS);
         return vt_err("%s: corrupt JPEG: %s", name, err.message);
     }
     jpeg_create_decompress(&cinfo);
@@ -246,7 +258,8 @@ static int decode_pixels(vt_image *img, const uint8_t *data, size_t len, const c
     cinfo.out_color_space = cmyk ? JCS_CMYK : JCS_RGB;
     bool complete = jpeg_start_decompress(&cinfo);
     int rc = vt_decode_alloc(img, (int)cinfo.output_width, (int)cinfo.output_height, name);
-    if (rc == 0 && cmyk && !(cmyk_row = malloc((size_t)cinfo.output_width * 4))) rc = vt_err("%s: out of memory", name);
+    if (rc == 0 && cmyk && !(cmyk_row = malloc((size_t)cinfo.output_width * 4)))
+        rc = vt_err("%s: out of memory", name);
     while (rc == 0 && complete && cinfo.output_scanline < cinfo.output_height) {
         uint8_t *out = img->rgb + (size_t)cinfo.output_scanline * cinfo.output_width * 3;
         JSAMPROW row = cmyk ? cmyk_row : out;
@@ -257,7 +270,8 @@ static int decode_pixels(vt_image *img, const uint8_t *data, size_t len, const c
         }
     }
     if (rc == 0 && !complete) rc = vt_err("%s: truncated JPEG (the data ends before the image does)", name);
-    if (rc == 0) jpeg_finish_decompress(&cinfo); /* PIL reads on to the EOI: errors count, the end of data not */
+    if (rc == 0)
+        jpeg_finish_decompress(&cinfo); /* PIL reads on to the EOI: errors count, the end of data not */
     jpeg_destroy_decompress(&cinfo);
     free(cmyk_row);
     if (rc) {
@@ -271,8 +285,12 @@ static int decode_pixels(vt_image *img, const uint8_t *data, size_t len, const c
  * PIL parses the EXIF at open for one, and a parse that fails there leaves the EXIF empty (and the XMP
  * unread) instead of raising. */
 static int orientation(const jpeg_meta *m, int *o, const char *name) {
-    vt_orientation_source src = {.has_exif = m->has_exif, .exif = m->exif, .exif_len = m->exif_len, .has_xmp = m->has_xmp,
-                                 .xmp = m->xmp, .xmp_len = m->xmp_len};
+    vt_orientation_source src = {.has_exif = m->has_exif,
+                                 .exif = m->exif,
+                                 .exif_len = m->exif_len,
+                                 .has_xmp = m->has_xmp,
+                                 .xmp = m->xmp,
+                                 .xmp_len = m->xmp_len};
     if (m->has_exif && !m->has_dpi) {
         bool present;
         if (vt_exif_orientation(m->exif, m->exif_len, &present, o)) return *o = 1, 0;
@@ -280,7 +298,8 @@ static int orientation(const jpeg_meta *m, int *o, const char *name) {
     return vt_pil_orientation(&src, o, name);
 }
 
-int vt_decode_jpeg(vt_image *img, const uint8_t *data, size_t len, const char *name, const vt_image_config *c) {
+int vt_decode_jpeg(vt_image *img, const uint8_t *data, size_t len, const char *name,
+                   const vt_image_config *c) {
     jpeg_meta m = {0};
     int o = 1;
     int rc = walk_markers(&m, data, len, name);

@@ -27,12 +27,30 @@
 
 enum { READ_BLOCK = 65536, MAX_TEXT_CHUNK = 1 << 20, MAX_TEXT_MEMORY = 64 << 20 };
 
-static uint32_t be32(const uint8_t *p) { return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]; }
+static uint32_t be32(const uint8_t *p) {
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
 static uint16_t be16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
 
 /* PIL's raw modes for (bit depth, colour type). */
-typedef enum { RAW_NONE, RAW_1, RAW_L2, RAW_L4, RAW_L, RAW_I16, RAW_RGB, RAW_RGB16, RAW_P1, RAW_P2, RAW_P4, RAW_P,
-               RAW_LA, RAW_LA16, RAW_RGBA, RAW_RGBA16 } raw_mode;
+typedef enum {
+    RAW_NONE,
+    RAW_1,
+    RAW_L2,
+    RAW_L4,
+    RAW_L,
+    RAW_I16,
+    RAW_RGB,
+    RAW_RGB16,
+    RAW_P1,
+    RAW_P2,
+    RAW_P4,
+    RAW_P,
+    RAW_LA,
+    RAW_LA16,
+    RAW_RGBA,
+    RAW_RGBA16
+} raw_mode;
 
 static raw_mode mode_of(int depth, int type) {
     switch (type << 8 | depth) {
@@ -104,7 +122,8 @@ static void png_file_clear(png_file *f) {
 
 /* ImageFile._safe_read: exactly n bytes, or an error. */
 static int safe_read(png_file *f, uint64_t n, const uint8_t **out) {
-    if (n > f->len - f->pos) return vt_err("%s: truncated PNG (a chunk runs past the end of the file)", f->name);
+    if (n > f->len - f->pos)
+        return vt_err("%s: truncated PNG (a chunk runs past the end of the file)", f->name);
     *out = f->data + f->pos;
     f->pos += (size_t)n;
     return 0;
@@ -115,7 +134,8 @@ static void skip_up_to(png_file *f, size_t n) { f->pos += n < f->len - f->pos ? 
 
 static bool is_chunk_type(const uint8_t *t) {
     for (int i = 0; i < 4; i++)
-        if (!((t[i] >= 'a' && t[i] <= 'z') || (t[i] >= 'A' && t[i] <= 'Z') || (t[i] >= '0' && t[i] <= '9') || t[i] == '_'))
+        if (!((t[i] >= 'a' && t[i] <= 'z') || (t[i] >= 'A' && t[i] <= 'Z') || (t[i] >= '0' && t[i] <= '9') ||
+              t[i] == '_'))
             return false;
     return true;
 }
@@ -131,7 +151,8 @@ static int chunk_header(png_file *f, uint8_t type[4], uint32_t *length) {
 }
 
 /* _safe_zlib_decompress: at most 1 MiB out; more than that raises, broken data is *broken. */
-static int inflate_text(png_file *f, const uint8_t *in, size_t n, uint8_t **out, size_t *out_len, bool *broken) {
+static int inflate_text(png_file *f, const uint8_t *in, size_t n, uint8_t **out, size_t *out_len,
+                        bool *broken) {
     *out = NULL, *out_len = 0, *broken = false;
     z_stream z = {0};
     if (inflateInit(&z) != Z_OK) return vt_err("%s: out of memory", f->name);
@@ -170,7 +191,9 @@ static int inflate_text(png_file *f, const uint8_t *in, size_t n, uint8_t **out,
 
 static int text_memory(png_file *f, size_t chars) {
     f->text_memory += chars;
-    return f->text_memory > MAX_TEXT_MEMORY ? vt_err("%s: PNG text chunks hold more than 64 MiB (PIL refuses it)", f->name) : 0;
+    return f->text_memory > MAX_TEXT_MEMORY
+        ? vt_err("%s: PNG text chunks hold more than 64 MiB (PIL refuses it)", f->name)
+        : 0;
 }
 
 /* Characters of valid UTF-8 (false if it is not valid, as Python's strict decoding would say). */
@@ -178,14 +201,19 @@ static bool utf8_chars(const uint8_t *s, size_t n, size_t *chars) {
     *chars = 0;
     for (size_t i = 0; i < n; (*chars)++) {
         uint8_t c = s[i];
-        size_t k = c < 0x80 ? 0 : c >= 0xC2 && c <= 0xDF ? 1 : c >= 0xE0 && c <= 0xEF ? 2 : c >= 0xF0 && c <= 0xF4 ? 3 : 9;
+        size_t k = c < 0x80          ? 0
+            : c >= 0xC2 && c <= 0xDF ? 1
+            : c >= 0xE0 && c <= 0xEF ? 2
+            : c >= 0xF0 && c <= 0xF4 ? 3
+                                     : 9;
         if (k == 9 || n - i - 1 < k) return false;
         uint32_t cp = k == 0 ? c : c & (0x3F >> k);
         for (size_t j = 1; j <= k; j++) {
             if ((s[i + j] & 0xC0) != 0x80) return false;
             cp = cp << 6 | (s[i + j] & 0x3F);
         }
-        if ((k == 2 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) || (k == 3 && (cp < 0x10000 || cp > 0x10FFFF)))
+        if ((k == 2 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
+            (k == 3 && (cp < 0x10000 || cp > 0x10FFFF)))
             return false;
         i += k + 1;
     }
@@ -193,19 +221,25 @@ static bool utf8_chars(const uint8_t *s, size_t n, size_t *chars) {
 }
 
 /* A text entry: info[key] = value, for the keys the orientation is read from. */
-static void text_entry(png_file *f, const uint8_t *key, size_t key_len, const uint8_t *v, size_t n, uint8_t *owned,
-                       bool text) {
+static void text_entry(png_file *f, const uint8_t *key, size_t key_len, const uint8_t *v, size_t n,
+                       uint8_t *owned, bool text) {
 #define KEY(s) (key_len == sizeof s - 1 && !memcmp(key, s, sizeof s - 1))
-    info_value *slot = KEY("exif") ? &f->exif : KEY("Raw profile type exif") ? &f->raw_exif
-                     : KEY("XML:com.adobe.xmp") ? &f->xmp_str : KEY("xmp") ? &f->xmp : NULL;
+    info_value *slot = KEY("exif")     ? &f->exif
+        : KEY("Raw profile type exif") ? &f->raw_exif
+        : KEY("XML:com.adobe.xmp")     ? &f->xmp_str
+        : KEY("xmp")                   ? &f->xmp
+                                       : NULL;
 #undef KEY
-    if (slot) info_set(slot, v, n, owned, text);
-    else free(owned);
+    if (slot)
+        info_set(slot, v, n, owned, text);
+    else
+        free(owned);
 }
 
 static const uint8_t *find_nul(const uint8_t *s, size_t n) { return memchr(s, 0, n); }
 
-static int chunk_text(png_file *f, const uint8_t *s, size_t n) { /* tEXt: latin-1 text, "exif" kept as bytes */
+static int chunk_text(png_file *f, const uint8_t *s,
+                      size_t n) { /* tEXt: latin-1 text, "exif" kept as bytes */
     const uint8_t *nul = find_nul(s, n);
     size_t key_len = nul ? (size_t)(nul - s) : n;
     const uint8_t *v = nul ? nul + 1 : s + n;
@@ -221,7 +255,8 @@ static int chunk_ztxt(png_file *f, const uint8_t *s, size_t n) {
     size_t key_len = nul ? (size_t)(nul - s) : n;
     const uint8_t *v = nul ? nul + 1 : s + n;
     size_t vn = nul ? n - key_len - 1 : 0;
-    if (vn > 0 && v[0] != 0) return vt_err("%s: zTXt chunk with compression method %d (PIL refuses it)", f->name, v[0]);
+    if (vn > 0 && v[0] != 0)
+        return vt_err("%s: zTXt chunk with compression method %d (PIL refuses it)", f->name, v[0]);
     uint8_t *text = NULL;
     size_t text_len = 0;
     bool broken;
@@ -259,8 +294,8 @@ static int chunk_itxt(png_file *f, const uint8_t *s, size_t n) {
     }
     bool is_xmp = key_len == 17 && !memcmp(s, "XML:com.adobe.xmp", 17);
     size_t chars, ignored;
-    bool valid = utf8_chars(r, (size_t)(lang_end - r), &ignored) && utf8_chars(tk, (size_t)(tk_end - tk), &ignored) &&
-                 utf8_chars(v, vn, &chars);
+    bool valid = utf8_chars(r, (size_t)(lang_end - r), &ignored) &&
+        utf8_chars(tk, (size_t)(tk_end - tk), &ignored) && utf8_chars(v, vn, &chars);
     if (is_xmp) { /* info["xmp"] = the bytes, before the text is decoded */
         uint8_t *copy = vn ? malloc(vn) : NULL;
         if (vn && !copy) {
@@ -282,7 +317,8 @@ static int chunk_iccp(png_file *f, const uint8_t *s, size_t n) {
     const uint8_t *nul = find_nul(s, n);
     size_t at = nul ? (size_t)(nul - s) + 1 : 0; /* s.find(b"\0") + 1, so 0 without a NUL */
     if (at >= n) return vt_err("%s: iCCP chunk without a compression method (PIL refuses it)", f->name);
-    if (s[at] != 0) return vt_err("%s: iCCP chunk with compression method %d (PIL refuses it)", f->name, s[at]);
+    if (s[at] != 0)
+        return vt_err("%s: iCCP chunk with compression method %d (PIL refuses it)", f->name, s[at]);
     uint8_t *profile;
     size_t len;
     bool broken;
@@ -305,7 +341,8 @@ static void set_tile(png_file *f) {
 
 /* ChunkStream.call: PIL's handler for one chunk (data not yet read); CHUNK_IMAGE and CHUNK_END are the
  * EOFErrors of IDAT/fdAT and IEND.  *s and *n get what the handler read, for the CRC. */
-static int call_handler(png_file *f, const uint8_t type[4], uint32_t length, const uint8_t **s, size_t *n, int *what) {
+static int call_handler(png_file *f, const uint8_t type[4], uint32_t length, const uint8_t **s, size_t *n,
+                        int *what) {
     *what = CHUNK_OK, *s = f->data + f->pos, *n = 0;
     const char *t = (const char *)type;
     /* chunk_IDAT reads the raw mode, which only a valid IHDR sets: before one, PIL's AttributeError
@@ -352,7 +389,9 @@ static int call_handler(png_file *f, const uint8_t type[4], uint32_t length, con
         if (f->mode >= RAW_P1 && f->mode <= RAW_P) f->plte = d, f->plte_len = length, f->has_plte = true;
     } else if (!memcmp(t, "tRNS", 4)) {
         raw_mode m = f->mode;
-        size_t need = m == RAW_1 || m == RAW_L2 || m == RAW_L4 || m == RAW_L || m == RAW_I16 ? 2 : m == RAW_RGB || m == RAW_RGB16 ? 6 : 0;
+        size_t need = m == RAW_1 || m == RAW_L2 || m == RAW_L4 || m == RAW_L || m == RAW_I16 ? 2
+            : m == RAW_RGB || m == RAW_RGB16                                                 ? 6
+                                                                                             : 0;
         if (length < need) return vt_err("%s: PNG tRNS chunk of %u bytes (PIL refuses it)", f->name, length);
     } else if (!memcmp(t, "gAMA", 4)) {
         if (length < 4) return vt_err("%s: PNG gAMA chunk of %u bytes (PIL refuses it)", f->name, length);
@@ -379,8 +418,10 @@ static int call_handler(png_file *f, const uint8_t type[4], uint32_t length, con
     } else if (!memcmp(t, "acTL", 4)) {
         if (length < 8) return vt_err("%s: APNG acTL chunk of %u bytes (PIL refuses it)", f->name, length);
         uint32_t frames = be32(d);
-        if (f->has_n_frames) f->has_n_frames = false; /* a second acTL: PIL ignores the animation */
-        else if (frames != 0 && frames <= 0x80000000u) f->has_n_frames = true, f->n_frames = frames;
+        if (f->has_n_frames)
+            f->has_n_frames = false; /* a second acTL: PIL ignores the animation */
+        else if (frames != 0 && frames <= 0x80000000u)
+            f->has_n_frames = true, f->n_frames = frames;
     } else if (!memcmp(t, "fcTL", 4)) {
         if (length < 26) return vt_err("%s: APNG fcTL chunk of %u bytes (PIL refuses it)", f->name, length);
         uint32_t seq = be32(d);
@@ -388,7 +429,8 @@ static int call_handler(png_file *f, const uint8_t type[4], uint32_t length, con
             return vt_err("%s: APNG frame sequence error (PIL refuses it)", f->name);
         f->has_seq = true, f->seq = seq;
         uint64_t fw = be32(d + 4), fh = be32(d + 8), px = be32(d + 12), py = be32(d + 16);
-        if (px + fw > f->w || py + fh > f->h) return vt_err("%s: APNG frame outside the image (PIL refuses it)", f->name);
+        if (px + fw > f->w || py + fh > f->h)
+            return vt_err("%s: APNG frame outside the image (PIL refuses it)", f->name);
         f->has_bbox = true, f->bbox[0] = px, f->bbox[1] = py, f->bbox[2] = px + fw, f->bbox[3] = py + fh;
     }
     return 0;
@@ -401,7 +443,9 @@ static int open_chunks(png_file *f) {
         uint8_t type[4];
         uint32_t length;
         int h = chunk_header(f, type, &length);
-        if (h <= 0) return vt_err("%s: %s before the image data", f->name, h == 0 ? "truncated PNG" : "broken PNG chunk");
+        if (h <= 0)
+            return vt_err("%s: %s before the image data", f->name,
+                          h == 0 ? "truncated PNG" : "broken PNG chunk");
         const uint8_t *s;
         size_t n;
         int what;
@@ -425,7 +469,8 @@ typedef struct {
 } zip_state;
 
 static const int START_ROW[7] = {0, 0, 4, 0, 2, 0, 1}, START_COL[7] = {0, 4, 0, 2, 0, 1, 0};
-static const int ROW_STEP[7] = {8, 8, 8, 4, 4, 2, 2}, COL_STEP[7] = {8, 8, 4, 4, 2, 2, 1}, COL_OFFSET[7] = {7, 3, 3, 1, 1, 0, 0};
+static const int ROW_STEP[7] = {8, 8, 8, 4, 4, 2, 2}, COL_STEP[7] = {8, 8, 4, 4, 2, 2, 1},
+                 COL_OFFSET[7] = {7, 3, 3, 1, 1, 0, 0};
 
 static size_t pass_row_bytes(const zip_state *s, bool interlaced) {
     if (!interlaced) return s->bytes;
@@ -435,8 +480,12 @@ static size_t pass_row_bytes(const zip_state *s, bool interlaced) {
 
 static void unfilter(uint8_t *row, const uint8_t *prev, size_t n, int bpp) {
     switch (row[0]) {
-    case 1: for (size_t i = bpp + 1; i <= n; i++) row[i] += row[i - bpp]; break;
-    case 2: for (size_t i = 1; i <= n; i++) row[i] += prev[i]; break;
+    case 1:
+        for (size_t i = bpp + 1; i <= n; i++) row[i] += row[i - bpp];
+        break;
+    case 2:
+        for (size_t i = 1; i <= n; i++) row[i] += prev[i];
+        break;
     case 3:
         for (size_t i = 1; i <= n; i++) row[i] += ((i > (size_t)bpp ? row[i - bpp] : 0) + prev[i]) / 2;
         break;
@@ -466,10 +515,14 @@ static void pixel(const uint8_t *p, size_t i, raw_mode m, const uint8_t *pal, si
     case RAW_RGBA: memcpy(o, p + 4 * i, 3); return;
     case RAW_RGBA16: o[0] = p[8 * i], o[1] = p[8 * i + 2], o[2] = p[8 * i + 4]; return;
     default: { /* palette */
-        unsigned k = m == RAW_P1 ? p[i / 8] >> (7 - i % 8) & 1 : m == RAW_P2 ? p[i / 4] >> (6 - 2 * (i % 4)) & 3
-                   : m == RAW_P4 ? p[i / 2] >> (4 - 4 * (i % 2)) & 15 : p[i];
-        if (k < colors) memcpy(o, pal + 3 * k, 3);
-        else o[0] = o[1] = o[2] = 0;
+        unsigned k = m == RAW_P1 ? p[i / 8] >> (7 - i % 8) & 1
+            : m == RAW_P2        ? p[i / 4] >> (6 - 2 * (i % 4)) & 3
+            : m == RAW_P4        ? p[i / 2] >> (4 - 4 * (i % 2)) & 15
+                                 : p[i];
+        if (k < colors)
+            memcpy(o, pal + 3 * k, 3);
+        else
+            o[0] = o[1] = o[2] = 0;
         return;
     }
     }
@@ -503,7 +556,8 @@ static int zip_decode(zip_state *s, const zip_target *t, const uint8_t *in, size
             int col = START_COL[s->pass];
             size_t pixels = (size_t)(s->xsize + COL_OFFSET[s->pass]) / COL_STEP[s->pass];
             for (size_t i = 0; i < pixels; i++, col += COL_STEP[s->pass])
-                pixel(s->row + 1, i, t->mode, t->pal, t->colors, img->rgb + ((size_t)s->y * img->width + col) * 3);
+                pixel(s->row + 1, i, t->mode, t->pal, t->colors,
+                      img->rgb + ((size_t)s->y * img->width + col) * 3);
             s->y += ROW_STEP[s->pass];
             while (s->y >= s->ysize || row_bytes == 0) {
                 if (++s->pass == 7) {
@@ -516,7 +570,8 @@ static int zip_decode(zip_state *s, const zip_target *t, const uint8_t *in, size
             }
         } else {
             uint8_t *o = img->rgb + ((size_t)(s->y + s->y0) * img->width + s->x0) * 3;
-            for (int i = 0; i < s->xsize; i++) pixel(s->row + 1, (size_t)i, t->mode, t->pal, t->colors, o + 3 * i);
+            for (int i = 0; i < s->xsize; i++)
+                pixel(s->row + 1, (size_t)i, t->mode, t->pal, t->colors, o + 3 * i);
             s->y++;
         }
         s->got = 0;
@@ -550,7 +605,8 @@ static int read_image_data(png_file *f, zip_state *s, const zip_target *t, uint3
             }
             *left = fdat ? length - 4 : length;
         }
-        size_t want = *left < READ_BLOCK ? *left : READ_BLOCK, got = want < f->len - f->pos ? want : f->len - f->pos;
+        size_t want = *left < READ_BLOCK ? *left : READ_BLOCK,
+               got = want < f->len - f->pos ? want : f->len - f->pos;
         *left -= (uint32_t)want;
         if (got == 0) return vt_err("%s: truncated PNG (the image data ends before the image)", f->name);
         const uint8_t *piece = f->data + f->pos;
@@ -591,14 +647,20 @@ static int raw_profile(png_file *f, uint8_t **out, size_t *n) {
     if (!buf) return vt_err("%s: out of memory", f->name);
     size_t k = 0;
     for (;;) {
-        while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r' || *p == '\v' || *p == '\f')) p++;
+        while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r' || *p == '\v' || *p == '\f'))
+            p++;
         if (p == end) break;
         int hi = -1, lo = -1;
         for (int j = 0; j < 2; j++) {
             uint8_t c = p < end ? *p++ : 0;
-            int v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-            if (j == 0) hi = v;
-            else lo = v;
+            int v = c >= '0' && c <= '9' ? c - '0'
+                : c >= 'a' && c <= 'f'   ? c - 'a' + 10
+                : c >= 'A' && c <= 'F'   ? c - 'A' + 10
+                                         : -1;
+            if (j == 0)
+                hi = v;
+            else
+                lo = v;
         }
         if (hi < 0 || lo < 0) {
             free(buf);
@@ -621,7 +683,8 @@ static int orientation(png_file *f, int *o) {
         src.has_exif = true, src.exif = hex, src.exif_len = hex_len;
     }
     if (f->xmp_str.present) src.xmp_str = f->xmp_str.p, src.xmp_str_len = f->xmp_str.len;
-    if (f->xmp.present) src.has_xmp = true, src.xmp = f->xmp.p, src.xmp_len = f->xmp.len, src.xmp_text = f->xmp.text;
+    if (f->xmp.present)
+        src.has_xmp = true, src.xmp = f->xmp.p, src.xmp_len = f->xmp.len, src.xmp_text = f->xmp.text;
     int rc = vt_pil_orientation(&src, o, f->name);
     free(hex);
     return rc;
@@ -634,7 +697,8 @@ static int decode(png_file *f, vt_image *img, const vt_image_config *c) {
     TRY(vt_decode_check_size(f->name, f->w, f->h, c));
     if (!f->has_tile) return vt_err("%s: PNG without image data", f->name);
     size_t colors = f->has_plte ? f->plte_len / 3 : 0;
-    if (colors > 256) return vt_err("%s: PNG palette of %zu entries (PIL refuses more than 256)", f->name, colors);
+    if (colors > 256)
+        return vt_err("%s: PNG palette of %zu entries (PIL refuses more than 256)", f->name, colors);
     uint64_t *t = f->tile;
     if (t[2] <= t[0] || t[3] <= t[1] || t[2] > f->w || t[3] > f->h)
         return vt_err("%s: APNG frame of no pixels (PIL refuses it)", f->name);
@@ -644,7 +708,10 @@ static int decode(png_file *f, vt_image *img, const vt_image_config *c) {
     uint8_t zero[3] = {0, 0, 0};
     if (palette && colors > 0) memcpy(zero, f->plte, 3);
     for (size_t i = 0; i < (size_t)f->w * f->h; i++) memcpy(img->rgb + 3 * i, zero, 3);
-    zip_state s = {.bits = bits_of(f->mode), .x0 = (int)t[0], .y0 = (int)t[1], .xsize = (int)(t[2] - t[0]),
+    zip_state s = {.bits = bits_of(f->mode),
+                   .x0 = (int)t[0],
+                   .y0 = (int)t[1],
+                   .xsize = (int)(t[2] - t[0]),
                    .ysize = (int)(t[3] - t[1])};
     s.bytes = ((size_t)s.bits * s.xsize + 7) / 8;
     s.row = calloc(1, s.bytes + 1), s.prev = calloc(1, s.bytes + 1);
@@ -664,7 +731,8 @@ static int decode(png_file *f, vt_image *img, const vt_image_config *c) {
     return rc;
 }
 
-int vt_decode_png(vt_image *img, const uint8_t *data, size_t len, const char *name, const vt_image_config *c) {
+int vt_decode_png(vt_image *img, const uint8_t *data, size_t len, const char *name,
+                  const vt_image_config *c) {
     png_file f = {.data = data, .len = len, .name = name};
     int rc = decode(&f, img, c);
     png_file_clear(&f);

@@ -14,11 +14,13 @@
 #include "util/error.h"
 #include "vision/decode.h"
 
-int vt_decode_webp(vt_image *img, const uint8_t *data, size_t len, const char *name, const vt_image_config *c) {
+int vt_decode_webp(vt_image *img, const uint8_t *data, size_t len, const char *name,
+                   const vt_image_config *c) {
     WebPData whole = {data, len};
     WebPDemuxer *demux = WebPDemux(&whole);
     if (!demux) return vt_err("%s: corrupt or truncated WebP", name);
-    uint32_t cw = WebPDemuxGetI(demux, WEBP_FF_CANVAS_WIDTH), ch = WebPDemuxGetI(demux, WEBP_FF_CANVAS_HEIGHT);
+    uint32_t cw = WebPDemuxGetI(demux, WEBP_FF_CANVAS_WIDTH),
+             ch = WebPDemuxGetI(demux, WEBP_FF_CANVAS_HEIGHT);
     int rc = vt_decode_check_size(name, cw, ch, c);
     WebPIterator frame;
     bool have_frame = rc == 0 && WebPDemuxGetFrame(demux, 1, &frame);
@@ -32,7 +34,8 @@ int vt_decode_webp(vt_image *img, const uint8_t *data, size_t len, const char *n
             (uint32_t)(frame.y_offset + fh) > ch)
             rc = vt_err("%s: corrupt WebP (its first frame does not decode)", name);
         for (int y = 0; rc == 0 && y < fh; y++)
-            memcpy(img->rgb + ((size_t)(frame.y_offset + y) * cw + frame.x_offset) * 3, rgb + (size_t)y * fw * 3, (size_t)fw * 3);
+            memcpy(img->rgb + ((size_t)(frame.y_offset + y) * cw + frame.x_offset) * 3,
+                   rgb + (size_t)y * fw * 3, (size_t)fw * 3);
         WebPFree(rgb);
     }
     if (have_frame) WebPDemuxReleaseIterator(&frame);
@@ -40,8 +43,10 @@ int vt_decode_webp(vt_image *img, const uint8_t *data, size_t len, const char *n
     WebPChunkIterator exif = {0}, xmp = {0};
     bool has_exif = rc == 0 && WebPDemuxGetChunk(demux, "EXIF", 1, &exif);
     bool has_xmp = rc == 0 && WebPDemuxGetChunk(demux, "XMP ", 1, &xmp);
-    if (has_exif && exif.chunk.size > 0) src.has_exif = true, src.exif = exif.chunk.bytes, src.exif_len = exif.chunk.size;
-    if (has_xmp && xmp.chunk.size > 0) src.has_xmp = true, src.xmp = xmp.chunk.bytes, src.xmp_len = xmp.chunk.size;
+    if (has_exif && exif.chunk.size > 0)
+        src.has_exif = true, src.exif = exif.chunk.bytes, src.exif_len = exif.chunk.size;
+    if (has_xmp && xmp.chunk.size > 0)
+        src.has_xmp = true, src.xmp = xmp.chunk.bytes, src.xmp_len = xmp.chunk.size;
     int o = 1;
     if (rc == 0) rc = vt_pil_orientation(&src, &o, name);
     if (has_exif) WebPDemuxReleaseChunkIterator(&exif);

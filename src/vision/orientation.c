@@ -48,7 +48,8 @@ static int orientation_value(const tiff *t, unsigned type, size_t at) {
     double v = NAN;
     switch (type) {
     case 3: v = t16(t, at); break;
-    case 4: case 13: v = t32(t, at); break;
+    case 4:
+    case 13: v = t32(t, at); break;
     case 16: v = (double)t64(t, at); break;
     case 6: v = (int8_t)t->p[at]; break;
     case 8: v = (int16_t)t16(t, at); break;
@@ -65,7 +66,8 @@ static int orientation_value(const tiff *t, unsigned type, size_t at) {
         memcpy(&v, &bits, 8);
         break;
     }
-    case 5: case 10: { /* a Fraction equals k when num == k·den; den 0 is NaN */
+    case 5:
+    case 10: { /* a Fraction equals k when num == k·den; den 0 is NaN */
         int64_t num = type == 5 ? (int64_t)t32(t, at) : (int32_t)t32(t, at);
         int64_t den = type == 5 ? (int64_t)t32(t, at + 4) : (int32_t)t32(t, at + 4);
         for (int k = 2; k <= 8; k++)
@@ -136,7 +138,8 @@ int vt_pil_orientation(const vt_orientation_source *s, int *orientation, const c
     if (s->xmp_str_len > 0) {
         digit = xmp_orientation(s->xmp_str, s->xmp_str_len);
     } else if (s->has_xmp && s->xmp_len > 0) {
-        if (s->xmp_text) return vt_err("%s: XMP stored as text, which PIL cannot search (it refuses the file)", name);
+        if (s->xmp_text)
+            return vt_err("%s: XMP stored as text, which PIL cannot search (it refuses the file)", name);
         digit = xmp_orientation(s->xmp, s->xmp_len);
     }
     *orientation = digit >= 2 && digit <= 8 ? digit : 1;
@@ -153,13 +156,13 @@ int vt_image_orient(vt_image *img, int o, const char *name) {
         for (int x = 0; x < out.width; x++) {
             int sx, sy;
             switch (o) {
-            case 2: sx = W - 1 - x, sy = y; break;          /* mirror left-right */
-            case 3: sx = W - 1 - x, sy = H - 1 - y; break;  /* rotate 180 */
-            case 4: sx = x, sy = H - 1 - y; break;          /* mirror top-bottom */
-            case 5: sx = y, sy = x; break;                  /* transpose */
-            case 6: sx = y, sy = H - 1 - x; break;          /* rotate 270 (clockwise 90) */
-            case 7: sx = W - 1 - y, sy = H - 1 - x; break;  /* transverse */
-            default: sx = W - 1 - y, sy = x; break;         /* 8: rotate 90 (anticlockwise) */
+            case 2: sx = W - 1 - x, sy = y; break; /* mirror left-right */
+            case 3: sx = W - 1 - x, sy = H - 1 - y; break; /* rotate 180 */
+            case 4: sx = x, sy = H - 1 - y; break; /* mirror top-bottom */
+            case 5: sx = y, sy = x; break; /* transpose */
+            case 6: sx = y, sy = H - 1 - x; break; /* rotate 270 (clockwise 90) */
+            case 7: sx = W - 1 - y, sy = H - 1 - x; break; /* transverse */
+            default: sx = W - 1 - y, sy = x; break; /* 8: rotate 90 (anticlockwise) */
             }
             memcpy(out.rgb + ((size_t)y * out.width + x) * 3, img->rgb + ((size_t)sy * W + sx) * 3, 3);
         }
