@@ -7,7 +7,7 @@ MLX_ROOT   = $(shell .venv/bin/python -c 'import mlx;print(list(mlx.__path__)[0]
 JOBS      ?= $(shell nproc 2>/dev/null || sysctl -n hw.ncpu)
 CMAKE_ARGS = -DMLX_ROOT=$(MLX_ROOT) -DVT_PYTHON=$(CURDIR)/.venv/bin/python
 
-FUZZ_SECONDS ?= 20
+FUZZ_SECONDS ?= 300
 
 .PHONY: all setup setup-test build test test-asan fuzz demo clean format
 
@@ -42,9 +42,10 @@ test-asan:
 	  ctest --output-on-failure -j$(JOBS) -E '^py_'
 	@tests/asan_cli.sh $(ASAN)/vlmtune
 
-# libFuzzer + ASan + UBSan on every parser of untrusted input (tests/fuzz), FUZZ_SECONDS each.
+# libFuzzer + ASan + UBSan on every parser of untrusted input (tests/fuzz), FUZZ_SECONDS each (a longer
+# campaign than make test's 10 s), then Valgrind on the seeds and the corpus the campaign grew.
 fuzz: setup-test
-	@tools/fuzz.sh $(FUZZ_SECONDS)
+	@tools/fuzz.sh $(FUZZ_SECONDS) --corpus
 
 # The demo's generators (tiny model, synthetic photos) are Python tools that need the test set-up.
 demo: setup-test

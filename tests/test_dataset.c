@@ -143,6 +143,7 @@ static void test_file(void) {
         vt_dataset_free(ds);
     }
     CHECK_FAILS(vt_dataset_load(&ds, "/nonexistent/x.jsonl"), "/nonexistent/x.jsonl: cannot open");
+    CHECK_FAILS(vt_dataset_load(&ds, dir), "is a directory, not a file");
     f = fopen(path, "w");
     fclose(f);
     CHECK_FAILS(vt_dataset_load(&ds, path), "no rows");

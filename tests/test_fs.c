@@ -25,7 +25,21 @@ int main(void) {
     CHECK_OK(vt_read_file(path, &data, &len));
     CHECK(len == 7 && !strcmp(data, "second!"));
     free(data);
-    CHECK_FAILS(vt_read_file("/nonexistent/f", &data, &len), "/nonexistent/f: cannot open");
+    CHECK_FAILS(vt_read_file("/nonexistent/f", &data, &len), "/nonexistent/f: cannot open: No such file or directory");
+    CHECK_FAILS(vt_read_file(root, &data, &len), ": is a directory, not a file");
+#ifdef __linux__ /* a file that opens but cannot be read */
+    CHECK_FAILS(vt_read_file("/proc/self/mem", &data, &len), "/proc/self/mem: read error: Input/output error");
+#endif
+    FILE *opened;
+    CHECK_FAILS(vt_open_file(&opened, root, "the dataset file"), ": is a directory, not a file");
+    CHECK_FAILS(vt_open_file(&opened, "/nonexistent/d.jsonl", "the dataset file"),
+                "/nonexistent/d.jsonl: cannot open the dataset file: No such file or directory");
+    /* a path far over PATH_MAX: the message keeps the cause at its end */
+    char *long_path = malloc(20001);
+    for (int i = 0; i < 20000; i++) long_path[i] = i % 10 ? 'x' : '/';
+    long_path[20000] = '\0';
+    CHECK_FAILS(vt_read_file(long_path, &data, &len), "xxx: cannot open: File name too long");
+    free(long_path);
     CHECK_FAILS(vt_write_file_atomic("/nonexistent/dir/f", "x", 1), "/nonexistent/dir/f.tmp-");
     CHECK_FAILS(vt_mkdir_p(path), "not a directory");
 

@@ -62,7 +62,13 @@ int main(void) {
 
     vt_image bad;
     CHECK_FAILS(vt_image_decode(&bad, (const uint8_t *)"", 0, "empty.png", &c), "empty.png: empty file");
-    CHECK_FAILS(vt_image_decode(&bad, (const uint8_t *)"GIF89a", 6, "x.gif", &c), "x.gif: corrupt");
-    CHECK_FAILS(vt_image_load(&bad, "/nonexistent.jpg", &c), "/nonexistent.jpg: image file not found");
+    CHECK_FAILS(vt_image_decode(&bad, (const uint8_t *)"GIF89a", 6, "x.gif", &c), "x.gif: truncated GIF header");
+    CHECK_FAILS(vt_image_load(&bad, "/nonexistent.jpg", &c), "/nonexistent.jpg: image file not found (No such file");
+    CHECK_FAILS(vt_image_load(&bad, "/tmp", &c), "/tmp: is a directory, not an image file");
+    CHECK_FAILS(vt_image_load(&bad, "/dev/zero", &c), "/dev/zero: is a device, not an image file"); /* endless */
+#ifdef __linux__ /* a file that opens but cannot be read */
+    CHECK_FAILS(vt_image_load(&bad, "/proc/self/mem", &c), "/proc/self/mem: read error: Input/output error");
+#endif
+    CHECK_FAILS(vt_image_load(&bad, "/dev/null/x.jpg", &c), "/dev/null/x.jpg: cannot open the image: Not a directory");
     return TEST_END();
 }

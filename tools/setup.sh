@@ -16,8 +16,9 @@ say() { printf 'setup: %s\n' "$*" >&2; }
 # ---- Debian packages --------------------------------------------------------
 APT_PACKAGES=(build-essential cmake pkg-config git python3 python3-venv
   libcjson-dev libpcre2-dev libutf8proc-dev libyaml-dev
-  libjpeg62-turbo-dev libpng-dev libwebp-dev libgif-dev libexif-dev libcurl4-openssl-dev
+  libjpeg62-turbo-dev libwebp-dev libcurl4-openssl-dev
   clang libclang-rt-14-dev)
+APT_PACKAGES+=(zlib1g-dev valgrind) # zlib decodes PNG; Valgrind runs the fuzz targets' memcheck step
 if [ "$(uname)" = Linux ] && command -v dpkg-query >/dev/null; then
   missing=()
   for p in "${APT_PACKAGES[@]}"; do
@@ -33,7 +34,7 @@ fi
 
 if [ "$(uname)" = Darwin ]; then
   command -v brew >/dev/null || { say "Homebrew is needed on macOS (https://brew.sh)"; exit 1; }
-  BREW_PACKAGES=(cmake pkg-config cjson pcre2 utf8proc libyaml jpeg-turbo libpng webp giflib libexif curl python@3.12)
+  BREW_PACKAGES=(cmake pkg-config cjson pcre2 utf8proc libyaml jpeg-turbo webp curl python@3.12)
   missing=()
   for p in "${BREW_PACKAGES[@]}"; do brew list --versions "$p" >/dev/null 2>&1 || missing+=("$p"); done
   if [ ${#missing[@]} -gt 0 ]; then say "installing Homebrew packages: ${missing[*]}"; brew install "${missing[@]}"; fi

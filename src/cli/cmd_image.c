@@ -3,7 +3,8 @@
  *   vlmtune image --image photo.jpg [--model DIR] [--image-max-pixels N] [--image-min-pixels N] [--out OUT.safetensors]
  * prints the decoded and resized sizes, the patch grid and the number of <|image_pad|> tokens; with --out
  * writes pixel_values [patches, patch_dim] float32 and image_grid_thw [1, 3] int32 (the format vlmtune forward reads),
- * and with --rgb-out the decoded RGB [H, W, 3] uint8. */
+ * and with --rgb-out the decoded RGB [H, W, 3] uint8.  With --decode-only it stops after decoding (no resize,
+ * so no aspect-ratio limit): the tests compare the decoded pixels of any file with PIL's. */
 #include <stdio.h>
 
 #include "cli/args.h"
@@ -40,6 +41,7 @@ int cmd_image(int argc, char **argv) {
                         VT_IMAGE_OPTIONS,
                         {"out", "OUT.safetensors", "write pixel_values and image_grid_thw", false},
                         {"rgb-out", "RGB.safetensors", "write the decoded RGB pixels", false},
+                        {"decode-only", NULL, "decode (and orient) only: no resizing, no patches", false},
                         {0}};
     int rc = vt_args_parse(opts, argc, argv, "vlmtune image --image PATH [--model DIR] [--image-max-pixels N] [--out F]");
     if (rc) return rc > 0 ? 0 : -1;
@@ -48,6 +50,12 @@ int cmd_image(int argc, char **argv) {
     vt_image img;
     vt_image_patches p;
     TRY(vt_image_load(&img, vt_args_value(opts, "image"), &cfg));
+    if (vt_args_flag(opts, "decode-only")) {
+        printf("image   %s\ndecoded %d×%d\n", vt_args_value(opts, "image"), img.width, img.height);
+        rc = write_outputs(&img, NULL, NULL, vt_args_value(opts, "rgb-out"));
+        vt_image_free(&img);
+        return rc;
+    }
     rc = vt_image_preprocess(&img, &cfg, &p);
     if (rc) vt_err_context("%s", vt_args_value(opts, "image"));
     if (rc == 0) {

@@ -176,8 +176,8 @@ static int starts_with_bracket(FILE *f, bool *array) {
 }
 
 static int read_file(loader *L) {
-    FILE *f = fopen(L->ds->path, "rb");
-    if (!f) return vt_err("%s: cannot open the dataset file", L->ds->path);
+    FILE *f;
+    if (vt_open_file(&f, L->ds->path, "the dataset file")) return -1;
     bool array = false;
     int rc = starts_with_bracket(f, &array);
     if (rc == 0 && !array) rc = read_lines(L, f);

@@ -41,9 +41,22 @@ int vt_mkdir_p(const char *path) {
     return 0;
 }
 
-int vt_read_file(const char *path, char **data, size_t *len) {
+int vt_open_file(FILE **out, const char *path, const char *what) {
+    const char *sep = what ? " " : "", *name = what ? what : "";
     FILE *f = fopen(path, "rb");
-    if (!f) return vt_err("%s: cannot open: %s", path, strerror(errno));
+    if (!f) return vt_err("%s: cannot open%s%s: %s", path, sep, name, strerror(errno));
+    struct stat st;
+    if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) { /* fopen opens a directory; reading it fails */
+        fclose(f);
+        return vt_err("%s: is a directory, not a file", path);
+    }
+    *out = f;
+    return 0;
+}
+
+int vt_read_file(const char *path, char **data, size_t *len) {
+    FILE *f;
+    TRY(vt_open_file(&f, path, NULL));
     char *buf = NULL;
     size_t n = 0, cap = 0;
     for (;;) {
@@ -61,11 +74,11 @@ int vt_read_file(const char *path, char **data, size_t *len) {
         n += got;
         if (got == 0) break;
     }
-    int failed = ferror(f);
+    int failed = ferror(f), cause = errno;
     fclose(f);
     if (failed) {
         free(buf);
-        return vt_err("%s: read error", path);
+        return vt_err("%s: read error: %s", path, strerror(cause));
     }
     buf[n] = '\0';
     *data = buf;

@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -18,7 +19,11 @@ extern "C" {
 int vt_mkdir_p(const char *path);                 /* like mkdir -p */
 bool vt_path_exists(const char *path);
 bool vt_is_dir(const char *path);
-/* Reads a whole file; *data is NUL-terminated (not counted in *len).  Caller frees. */
+/* Opens a file for reading ("rb"); the error names the cause (strerror) and says when the path is a
+ * directory.  `what` ("the dataset file") names the file in the message when it cannot be opened; may be NULL. */
+int vt_open_file(FILE **out, const char *path, const char *what);
+/* Reads a whole file; *data is NUL-terminated (not counted in *len).  Caller frees.  Errors as vt_open_file's,
+ * and a failed read names its cause. */
 int vt_read_file(const char *path, char **data, size_t *len);
 /* Writes path.tmp-PID, fsyncs it, renames it to path, fsyncs the directory. */
 int vt_write_file_atomic(const char *path, const void *data, size_t len);

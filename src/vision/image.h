@@ -20,11 +20,14 @@ typedef struct {
     uint8_t *rgb; /* [height, width, 3], owned */
 } vt_image;
 
+/* PIL's limit: Image.open raises DecompressionBombError above 2 × Image.MAX_IMAGE_PIXELS (89478485). */
+#define VT_IMAGE_MAX_PIXELS (2L * 89478485L)
+
 typedef struct {
     long min_pixels, max_pixels;   /* Qwen3-VL: 65536 and 16777216 */
     int patch, merge, temporal;    /* 16, 2, 2 */
     float mean[3], std[3];         /* 0.5 each */
-    long max_decode_pixels;        /* refuse larger images before allocating (default 2^28) */
+    long max_decode_pixels;        /* refuse larger images before allocating (default VT_IMAGE_MAX_PIXELS) */
 } vt_image_config;
 
 typedef struct {
@@ -42,7 +45,8 @@ int vt_image_patch_dim(const vt_image_config *c);
  * min_pixels/max_pixels, patch_size, merge_size, temporal_patch_size, image_mean, image_std). */
 int vt_image_config_load(vt_image_config *c, const char *dir);
 
-/* Decodes a file; errors name it (missing, empty, truncated, corrupt, unsupported, too large). */
+/* Decodes a file as PIL reads it (docs/IMAGES.md); errors name it (missing, with the system's reason, a
+ * directory or device, empty, truncated, corrupt, unsupported, too large). */
 int vt_image_load(vt_image *img, const char *path, const vt_image_config *c);
 /* The same from memory; `name` is used in messages. */
 int vt_image_decode(vt_image *img, const uint8_t *data, size_t len, const char *name, const vt_image_config *c);

@@ -13,7 +13,7 @@ int vt_image_patch_dim(const vt_image_config *c) { return 3 * c->temporal * c->p
 
 void vt_image_config_default(vt_image_config *c) {
     *c = (vt_image_config){.min_pixels = 65536, .max_pixels = 16777216, .patch = 16, .merge = 2, .temporal = 2,
-                           .mean = {0.5f, 0.5f, 0.5f}, .std = {0.5f, 0.5f, 0.5f}, .max_decode_pixels = 1L << 28};
+                           .mean = {0.5f, 0.5f, 0.5f}, .std = {0.5f, 0.5f, 0.5f}, .max_decode_pixels = VT_IMAGE_MAX_PIXELS};
 }
 
 static int read_triple(const cJSON *root, const char *key, float out[3], const char *what) {
