@@ -35,6 +35,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "data/forms.h"
 #include "text/conversation.h"
 
 typedef struct {
@@ -61,10 +62,7 @@ int vt_dataset_load_checked(vt_dataset **out, const char *path, FILE *log, size_
 int vt_dataset_load_opts(vt_dataset **out, const char *path, const vt_dataset_options *o, size_t *n_bad);
 void vt_dataset_free(vt_dataset *ds);
 
-/* Parses one row (a JSON object as text) into *out, resolving image paths against base_dir.  Pure: reads and
- * writes no file, so data: URIs and http(s) URLs stay as they are in image parts (the loaders above fetch
- * them).  Errors say "reason" only; callers add the FILE:LINE context. */
-int vt_sample_parse(vt_sample *out, const char *json, size_t len, const char *base_dir);
+/* One row's text into a conversation: vt_sample_parse, in data/forms.h. */
 
 /* The default cache folder of a data file: .vlmtune-cache next to it.  Written into buf. */
 const char *vt_dataset_default_cache(const char *data_path, char *buf, size_t cap);

@@ -8,7 +8,6 @@
 #include <string.h>
 #include <strings.h>
 
-#include "data/dataset.h"
 #include "data/media.h"
 #include "util/error.h"
 #include "util/utf8.h"
