@@ -528,6 +528,7 @@ def main():
     ap.add_argument("--md", help="write the table here (Markdown)")
     ap.add_argument("--resume-json", help="results of an earlier run: its ok configurations are kept, not rerun")
     ap.add_argument("--merge", nargs="+", help="print one table from several result files, run nothing")
+    ap.add_argument("--rows-only", action="store_true", help="write the fitted rows to WORK/rows and stop (for profiling)")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     a = ap.parse_args()
 
@@ -575,6 +576,9 @@ def main():
     work.mkdir(parents=True, exist_ok=True)
     rows = work / "rows"
     t = make_rows(rows, a.cli, model, a.rows, a.image_size, a.seq, a.sup, log)
+    if a.rows_only:
+        log(f"rows written to {rows / 'train.jsonl'}")
+        return
     patches = int(t["patch_offsets"][1] - t["patch_offsets"][0])
     grid = t["image_grid_thw"][0].tolist()
     first = t["input_ids"][:t["token_offsets"][1]].tolist()

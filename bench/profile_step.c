@@ -111,7 +111,7 @@ static int step_update(probe *p, mx_array *out, size_t cap, size_t *n) {
     vt_params copy = {0};
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < params->n; i++) rc = vt_params_add(&copy, params->names[i], params->values[i]);
-    if (rc == 0) rc = vt_adamw_update(&opt, &copy, params->values, 1e-4, NULL); /* the params as their own gradients */
+    if (rc == 0) rc = vt_adamw_update(&opt, &copy, params->values, 1e-4); /* the params as their own gradients */
     for (size_t i = 0; rc == 0 && i < copy.n; i++) rc = mx_ref(&out[(*n)++], copy.values[i]);
     vt_params_free(&copy);
     vt_adamw_free(&opt);

@@ -25,7 +25,7 @@ static void test_adamw_matches_formula(bool bias_correction) {
     for (int t = 1; t <= 3; t++) {
         mx_array grad;
         CHECK_OK(mx_from_data(&grad, g[t - 1], shape, 1, MX_FLOAT32));
-        CHECK_OK(vt_adamw_update(&opt, &params, &grad, lr, NULL));
+        CHECK_OK(vt_adamw_update(&opt, &params, &grad, lr));
         for (int i = 0; i < N; i++) {
             m[i] = 0.9 * m[i] + 0.1 * g[t - 1][i];
             v[i] = 0.99 * v[i] + 0.01 * g[t - 1][i] * g[t - 1][i];

@@ -66,7 +66,7 @@ static int smoke(const char *path) {
         size_t nv;
         if (mx_value_and_grad(compiled, in, 3, &argnum, 1, &loss, 1, &nv, &grad)) goto done;
         if (mx_item_f32(loss, step == 0 ? &before : &after)) goto done;
-        if (step == 0 && vt_adamw_update(&opt, &params, &grad, 0.1, NULL)) goto done;
+        if (step == 0 && vt_adamw_update(&opt, &params, &grad, 0.1)) goto done;
     }
     printf("loss before the step %.4f (ln %d = %.4f), after %.4f\n", before, V, 1.3862944, after);
     if (!(after < before)) {

@@ -136,6 +136,14 @@ int vt_model_files_load(vt_model_files *out, const char *dir) {
     return 0;
 }
 
+int vt_model_files_drop_vision(vt_model_files *f) {
+    static const char prefix[] = "vision_tower.";
+    for (size_t i = mx_tensors_count(f->tensors); i-- > 0;)
+        if (!strncmp(mx_tensors_name(f->tensors, i), prefix, sizeof prefix - 1))
+            TRY(mx_tensors_remove(f->tensors, mx_tensors_name(f->tensors, i)));
+    return 0;
+}
+
 void vt_model_files_free(vt_model_files *f) {
     if (!f) return;
     mx_tensors_free(f->tensors);

@@ -21,6 +21,8 @@ typedef struct {
 
 int vt_model_files_load(vt_model_files *out, const char *dir);
 void vt_model_files_free(vt_model_files *f);
+/* Drops the vision tower's tensors (mlx-vlm names "vision_tower.*"); handles borrowed from them die. */
+int vt_model_files_drop_vision(vt_model_files *f);
 /* The mlx-vlm name for a tensor name in either layout. */
 void vt_canonical_name(const char *name, char *buf, size_t cap, bool *was_hf);
 /* The Hugging Face name for an mlx-vlm name (the inverse of vt_canonical_name). */

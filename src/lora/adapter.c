@@ -74,15 +74,25 @@ static int dora_norm(const adapter *ad, mx_array *norm) {
     return mx_stop_gradient(norm, sq);
 }
 
+/* The low-rank path runs in the activations' type (bf16 on a bf16 base: tensor-core products), with A and B
+ * cast down from their float32 master copies, as mixed-precision training does; promoting the activations
+ * to float32 instead costs a copy of x and float32 products in both passes. */
+static int low_rank(const adapter *ad, mx_array x, mx_array *z) {
+    mx_dtype dt = mx_dtype_of(x);
+    mx_array a = ad->a, b = ad->b;
+    if (mx_dtype_of(a) != dt) TRY(mx_astype(&a, a, dt));
+    if (mx_dtype_of(b) != dt) TRY(mx_astype(&b, b, dt));
+    TRY(mx_matmul(z, x, a));
+    TRY(mx_matmul(z, *z, b));
+    return mx_mul_scalar(z, *z, ad->owner->cfg.scale);
+}
+
 static int hook_forward(void *state, mx_array x, mx_array y_base, mx_array *y) {
     const adapter *ad = state;
     const vt_lora *l = ad->owner;
     mx_array in = x, z;
     if (l->training && l->cfg.dropout > 0) TRY(dropout(ad, x, &in));
-    TRY(mx_matmul(&z, in, ad->a));
-    TRY(mx_matmul(&z, z, ad->b));
-    TRY(mx_mul_scalar(&z, z, l->cfg.scale));
-    TRY(mx_astype(&z, z, mx_dtype_of(x)));
+    TRY(low_rank(ad, in, &z));
     if (l->cfg.kind == VT_ADAPTER_LORA) return mx_add(y, y_base, z);
     mx_array base = y_base, out, norm, gain;
     if (ad->lin->bias) TRY(mx_subtract(&base, y_base, ad->lin->bias));

@@ -330,3 +330,26 @@ int vt_model_each_linear(vt_model *m, int (*fn)(void *ctx, vt_linear *lin), void
     }
     return 0;
 }
+
+int vt_model_release_vision(vt_model *m) {
+    if (m->vision_released) return 0;
+    const vt_model_config *c = &m->config;
+    vt_vision *v = &m->vision;
+    mx_free(v->patch_weight); /* derived at load, in the model's arena */
+    v->patch_weight = v->patch_bias = NULL;
+    v->pos_embed.weight = v->pos_embed.scales = v->pos_embed.biases = NULL;
+    for (int i = 0; i < c->v_depth; i++) {
+        vt_vision_block *b = &v->blocks[i];
+        vt_linear *all[] = {&b->qkv, &b->proj, &b->fc1, &b->fc2};
+        b->norm1 = b->norm2 = (vt_norm){0};
+        for (int k = 0; k < 4; k++) all[k]->weight = all[k]->bias = all[k]->scales = all[k]->biases = NULL;
+    }
+    for (int k = -1; k < c->n_deepstack; k++) {
+        vt_merger *mg = k < 0 ? &v->merger : &v->deepstack[k];
+        mg->norm = (vt_norm){0};
+        mg->fc1.weight = mg->fc1.bias = mg->fc1.scales = mg->fc1.biases = NULL;
+        mg->fc2.weight = mg->fc2.bias = mg->fc2.scales = mg->fc2.biases = NULL;
+    }
+    m->vision_released = true;
+    return vt_model_files_drop_vision(&m->files);
+}

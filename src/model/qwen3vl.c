@@ -159,7 +159,11 @@ typedef struct {
 /* A decoder layer as a function of [x, cos, sin, mask?]. */
 static int layer_fn(const void *ctx, const mx_array *in, size_t n_in, mx_array *out) {
     const vt_text_layer *l = ((const layer_ctx *)ctx)->layer;
-    vt_text_ctx t = {.cos = in[1], .sin = in[2], .mask = n_in > 3 ? in[3] : NULL};
+    /* only x carries a gradient: MLX's fused attention has no VJP to its mask, and the rotary tables need none */
+    vt_text_ctx t = {0};
+    TRY(mx_stop_gradient(&t.cos, in[1]));
+    TRY(mx_stop_gradient(&t.sin, in[2]));
+    if (n_in > 3) TRY(mx_stop_gradient(&t.mask, in[3]));
     return vt_text_layer_forward(l->config, l, in[0], &t, out);
 }
 

@@ -118,12 +118,17 @@ typedef struct {
     char *dir;
     size_t n_params_vision, n_params_text; /* logical parameter counts (quantized weights unpacked) */
     size_t bytes;                          /* bytes of the stored tensors */
+    bool vision_released;                  /* vt_model_release_vision: the tower can no longer run */
 } vt_model;
 
 /* Loads DIR (config.json + safetensors in either layout).  Every expected tensor
  * must be present with its expected shape and no tensor may be unknown. */
 int vt_model_load(vt_model **out, const char *dir);
 void vt_model_free(vt_model *m);
+
+/* Frees the vision tower's weights (a frozen tower's features, once computed, are all training needs of it);
+ * vt_vision_forward fails afterwards.  Its layers keep their names and places, without weights. */
+int vt_model_release_vision(vt_model *m);
 
 /* Calls fn on every linear layer (vision and text), in a fixed order. */
 int vt_model_each_linear(vt_model *m, int (*fn)(void *ctx, vt_linear *lin), void *ctx);

@@ -198,7 +198,10 @@ static int block_fn(const void *ctx, const mx_array *in, size_t n_in, mx_array *
     (void)n_in;
     const block_ctx *c = ctx;
     patch_plan p = {.n = c->n, .n_frames = c->n_frames, .frame_ends = (int *)c->frame_ends};
-    return block(c->m, c->b, &p, in[1], in[2], in[0], out);
+    mx_array cos, sin; /* constants of the block: no gradient */
+    TRY(mx_stop_gradient(&cos, in[1]));
+    TRY(mx_stop_gradient(&sin, in[2]));
+    return block(c->m, c->b, &p, cos, sin, in[0], out);
 }
 
 static int checkpointed_block(const vt_model *m, const vt_vision_block *b, const patch_plan *p, mx_array cos,
@@ -243,6 +246,7 @@ static int run_tower(const vt_model *m, const patch_plan *p, mx_array pixel_valu
 int vt_vision_forward(const vt_model *m, mx_array pixel_values, const int32_t *grid_thw, int n_images,
                       bool checkpoint, vt_vision_features *out) {
     *out = (vt_vision_features){0};
+    if (m->vision_released) return vt_err("the vision tower's weights were released (their features were cached)");
     const vt_model_config *c = &m->config;
     int cols = c->in_channels * c->temporal_patch * c->patch * c->patch;
     if (mx_ndim(pixel_values) != 2 || mx_dim(pixel_values, 1) != cols) {

@@ -11,20 +11,24 @@
 #include "io/json.h"
 #include "util/fs.h"
 
-static int save_optimizer(const char *path, const vt_adamw *opt) {
+static int save_optimizer(const char *path, const vt_adamw *opt, const vt_params *params) {
     mx_tensors *t;
     TRY(mx_tensors_new(&t));
+    mx_arena *scope = mx_scope_begin();
     char name[600], step[32];
     snprintf(step, sizeof step, "%ld", opt->step);
     int rc = mx_tensors_meta_set(t, "step", step);
-    for (size_t i = 0; rc == 0 && i < opt->m.n; i++) {
-        snprintf(name, sizeof name, "m.%s", opt->m.names[i]);
-        rc = mx_tensors_set(t, name, opt->m.values[i]);
-        snprintf(name, sizeof name, "v.%s", opt->v.names[i]);
-        if (rc == 0) rc = mx_tensors_set(t, name, opt->v.values[i]);
-    }
+    for (size_t i = 0; rc == 0 && i < opt->n; i++)
+        for (int which = 0; rc == 0 && which < 2; which++) {
+            mx_array moment;
+            snprintf(name, sizeof name, "%c.%s", which ? 'v' : 'm', params->names[i]);
+            rc = vt_adamw_moment(opt, i, which, &moment) ||
+                 mx_reshape(&moment, moment, mx_shape(params->values[i]), mx_ndim(params->values[i])) ||
+                 mx_tensors_set(t, name, moment);
+        }
     if (rc == 0) rc = mx_save_safetensors(path, t);
     mx_tensors_free(t);
+    mx_scope_end(scope);
     return rc;
 }
 
@@ -83,7 +87,7 @@ int vt_checkpoint_save(const char *run, const vt_lora *lora, const vt_adamw *opt
     TRY(vt_remove_tree(tmp));
     TRY(vt_lora_save(lora, tmp));
     snprintf(path, sizeof path, "%s/optimizer.safetensors", tmp);
-    TRY(save_optimizer(path, opt));
+    TRY(save_optimizer(path, opt, vt_lora_params((vt_lora *)lora)));
     snprintf(path, sizeof path, "%s/state.json", tmp);
     TRY(save_state(path, st));
     snprintf(path, sizeof path, "%s/config.yaml", tmp);
@@ -107,39 +111,33 @@ int vt_checkpoint_latest(const char *run, char *path, size_t cap) {
     return 0;
 }
 
-static int load_optimizer(const char *path, vt_adamw *opt) {
+static int load_optimizer(const char *path, vt_adamw *opt, const vt_params *params) {
     mx_tensors *t;
     TRY(mx_load_safetensors(&t, path));
+    mx_array *moments = calloc(2 * opt->n + 1, sizeof *moments);
     char name[600];
-    int rc = 0;
+    int rc = moments ? 0 : vt_err("out of memory");
     const char *step = mx_tensors_meta_get(t, "step");
-    if (!step) rc = vt_err("%s: metadata 'step' is missing", path);
-    else opt->step = atol(step);
-    for (size_t i = 0; rc == 0 && i < opt->m.n; i++)
+    if (rc == 0 && !step) rc = vt_err("%s: metadata 'step' is missing", path);
+    else if (rc == 0) opt->step = atol(step);
+    for (size_t i = 0; rc == 0 && i < opt->n; i++)
         for (int which = 0; rc == 0 && which < 2; which++) {
-            vt_params *p = which ? &opt->v : &opt->m;
-            snprintf(name, sizeof name, "%c.%s", which ? 'v' : 'm', p->names[i]);
-            mx_array a = mx_tensors_get(t, name), copy;
-            if (!a) {
-                rc = vt_err("%s: tensor '%s' is missing", path, name);
-                break;
-            }
-            if (mx_size(a) != mx_size(p->values[i])) {
+            snprintf(name, sizeof name, "%c.%s", which ? 'v' : 'm', params->names[i]);
+            mx_array a = mx_tensors_get(t, name);
+            if (!a) rc = vt_err("%s: tensor '%s' is missing", path, name);
+            else if (mx_size(a) != mx_size(params->values[i]))
                 rc = vt_err("%s: tensor '%s' does not match its parameter's shape", path, name);
-                break;
-            }
-            mx_arena_push(p->arena);
-            rc = mx_ref(&copy, a);
-            mx_arena_pop();
-            if (rc == 0) vt_params_replace(p, i, copy);
+            else moments[which * opt->n + i] = a;
         }
-    if (rc == 0 && mx_tensors_count(t) != 2 * opt->m.n)
-        rc = vt_err("%s: holds %zu tensors, the adapters need %zu", path, mx_tensors_count(t), 2 * opt->m.n);
+    if (rc == 0 && mx_tensors_count(t) != 2 * opt->n)
+        rc = vt_err("%s: holds %zu tensors, the adapters need %zu", path, mx_tensors_count(t), 2 * opt->n);
+    if (rc == 0) rc = vt_adamw_set_moments(opt, moments, moments + opt->n);
+    free(moments);
     mx_tensors_free(t);
     return rc;
 }
 
-int vt_checkpoint_load_state(const char *ckpt, vt_run_state *st, vt_adamw *opt) {
+int vt_checkpoint_load_state(const char *ckpt, vt_run_state *st, vt_adamw *opt, const vt_params *params) {
     char path[4200];
     cJSON *root;
     snprintf(path, sizeof path, "%s/state.json", ckpt);
@@ -157,5 +155,5 @@ int vt_checkpoint_load_state(const char *ckpt, vt_run_state *st, vt_adamw *opt) 
     cJSON_Delete(root);
     if (rc) return -1;
     snprintf(path, sizeof path, "%s/optimizer.safetensors", ckpt);
-    return load_optimizer(path, opt);
+    return load_optimizer(path, opt, params);
 }

@@ -29,6 +29,6 @@ int vt_checkpoint_save(const char *run, const vt_lora *lora, const vt_adamw *opt
 /* The newest complete checkpoint of RUN into path (error when there is none). */
 int vt_checkpoint_latest(const char *run, char *path, size_t cap);
 /* Reads state.json and the optimizer moments (opt must be initialised for the same params). */
-int vt_checkpoint_load_state(const char *ckpt, vt_run_state *st, vt_adamw *opt);
+int vt_checkpoint_load_state(const char *ckpt, vt_run_state *st, vt_adamw *opt, const vt_params *params);
 
 #endif

@@ -12,6 +12,8 @@
 #   model     ~1 min  tools/make_full_random.py --torch (drawn on the GPU) -> $VT_MODEL_DIR (/root/full4b,
 #                     8.9 GB) + the tokenizer + the rope keys mlx-vlm reads
 #   q4        ~1 min  tools/quantize_mlx.py -> $VT_MODEL_DIR-q4 (4-bit, group 64; language model only)
+#   profile   ~40 s a run  bench/profile_step on the 4B model (not in the default phases): PROFILE_RUNS, e.g.
+#                     "--batch=1,--compile --batch=4" -> $OUT/profile.md
 #   bench     the rest  bench/bench_train_gpu.py --time-budget <seconds left of --limit>: configurations that
 #                     would start too late are recorded as skipped, and bench.json / bench.md are rewritten
 #                     after every configuration, so a cut-off run still returns what it measured
@@ -65,10 +67,13 @@ if has install && [ ! -f "$V/.installed" ]; then
   # libmlx finds NVIDIA's cu13 libraries through its RPATH ($ORIGIN/../../nvidia/...): the image's own.
   SP=$(python3 -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
   ln -sfn "$SP/nvidia" "$S/nvidia"
-  mv "$V/bin/vlmtune" "$V/bin/vlmtune.bin"
-  printf '#!/bin/sh\nLD_LIBRARY_PATH=%s/mlx/lib:%s/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} exec %s/bin/vlmtune.bin "$@"\n' \
-    "$S" "$V" "$V" > "$V/bin/vlmtune"
-  chmod +x "$V/bin/vlmtune"
+  for b in vlmtune profile_step; do   # each program finds the CUDA libmlx and the Debian libraries it links
+    [ -f "$V/bin/$b" ] || continue
+    mv "$V/bin/$b" "$V/bin/$b.bin"
+    printf '#!/bin/sh\nLD_LIBRARY_PATH=%s/mlx/lib:%s/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} exec %s/bin/%s.bin "$@"\n' \
+      "$S" "$V" "$V" "$b" > "$V/bin/$b"
+    chmod +x "$V/bin/$b"
+  done
   touch "$V/.installed"
   du -sh "$S" "$V/bin" "$V/lib" | tr '\n' ' '; echo
 fi
@@ -103,6 +108,18 @@ if has q4; then
     python3 "$D/scripts/tools/quantize_mlx.py" "$M" "$M-q4" --bits 4 --group-size 64 || echo "quantize_mlx.py failed: no QLoRA rows"
   fi
   [ -d "$M-q4" ] && du -sh "$M-q4"
+fi
+
+if has profile; then
+  phase profile
+  [ -f "$M/config.json" ] || die "no $M: run the model phase"
+  python3 "$D/scripts/bench/bench_train_gpu.py" --model "$M" --cli "$CLI" --work "$V/work" --rows-only || die "rows"
+  for args in ${PROFILE_RUNS:-"--batch=1,--compile" "--batch=1" "--batch=1,--checkpoint,--compile" "--batch=4,--compile" "--batch=4" "--batch=4,--checkpoint,--compile"}; do
+    [ $(( $(date +%s) - T0 )) -lt $((LIMIT - 60)) ] || { echo "profile: time is up before $args"; break; }
+    "$V/bin/profile_step" --model "$M" --data "$V/work/rows/train.jsonl" --image-pixels 200704 --repeat 5 \
+      $(echo "$args" | tr ',=' '  ') 2>&1 | tee -a "$OUT/profile.md"
+    echo | tee -a "$OUT/profile.md"
+  done
 fi
 
 if has bench; then

@@ -88,6 +88,8 @@ say "vlmtune ($CLI) and the Debian libraries it links"
 mkdir -p "$T/vt/bin" "$T/vt/lib"
 cp "$CLI" "$T/vt/bin/vlmtune"
 strip --strip-unneeded "$T/vt/bin/vlmtune"
+PROFILE=$(dirname "$CLI")/bench/profile_step     # bench/profile_step.c: where a step's time and memory go
+[ -x "$PROFILE" ] && strip --strip-unneeded -o "$T/vt/bin/profile_step" "$PROFILE"
 # Everything ldd resolves except MLX (the CUDA build replaces it), its wheel's libraries and the C/C++ runtime.
 ldd "$CLI" | awk '$2 == "=>" && $3 ~ /^\// {print $1, $3}' | while read -r name path; do
   case "$name" in
