@@ -362,6 +362,7 @@ static int run(const char *model, const char *data, int batch, long pixels, int 
         printf("\nderived, per layer: LoRA adapters %.2f ms (%.0f%% of the layer), the rest (norms, rotary, SwiGLU, "
                "residuals, layout) %.2f ms (%.0f%%); × %d layers = %.0f ms of the %.0f ms step\n",
                lora, 100 * lora / ms[4], rest, 100 * rest / ms[4], L, ms[4] * L, ms[1]);
+        fflush(stdout);
     }
     vt_micro_batch_clear(&mb);
     mx_scope_end(keep);
