@@ -10,15 +10,21 @@ vt_adamw_config vt_adamw_defaults(void) { return (vt_adamw_config){0.9, 0.999, 1
 /* ------------------------------------------------------------ flat vectors ---- */
 
 /* arrays[0..n) flattened, as float32, end to end. */
+/* The pieces live in a scope of their own: callers outside any arena (setup, resume) would own them. */
 static int concat_flat(const mx_array *arrays, size_t n, mx_array *out) {
     mx_array *flat = malloc((n + 1) * sizeof *flat);
     if (!flat) return vt_err("out of memory");
+    mx_arena *caller = mx_arena_current();
+    mx_arena *scope = mx_scope_begin();
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < n; i++) {
         int all = -1;
         rc = mx_reshape(&flat[i], arrays[i], &all, 1) || mx_astype(&flat[i], flat[i], MX_FLOAT32);
     }
-    if (rc == 0) rc = mx_concatenate(out, flat, n, 0);
+    mx_array joined = NULL;
+    if (rc == 0) rc = mx_concatenate(&joined, flat, n, 0);
+    if (rc == 0) mx_keep(joined, caller), *out = joined;
+    mx_scope_end(scope);
     free(flat);
     return rc;
 }
