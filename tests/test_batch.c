@@ -39,6 +39,17 @@ int main(void) {
     for (int i = 0; i < 6; i++) CHECK(batch.loss_positions[i] == packed_pos[i] && batch.targets[i] == packed_tgt[i]);
     CHECK(batch.n_images == 2 && batch.n_patches == 4 && batch.n_real_tokens == 11);
     vt_batch_clear(&batch);
+    /* packed with pad_multiple 4: each sample takes a whole number of 4-token slices (a: 8, b: 4) */
+    CHECK_OK(vt_batch_make_packed(&batch, three, row_of, 3, -1, 4));
+    CHECK(batch.B == 2 && batch.T == 12);
+    int32_t slice_ids[] = {10, 11, 12, 13, 14, -1, -1, -1, 20, 21, 22, -1, 20, 21, 22, -1};
+    int32_t slice_seg[] = {1, 1, 1, 1, 1, 0, 0, 0, 2, 2, 2, 0, 1, 1, 1, 0};
+    for (int i = 0; i < 12; i++) CHECK(batch.input_ids[i] == slice_ids[i] && batch.segments[i] == slice_seg[i]);
+    for (int i = 0; i < 4; i++) CHECK(batch.input_ids[12 + i] == slice_ids[12 + i] && batch.segments[12 + i] == slice_seg[12 + i]);
+    int32_t slice_pos[] = {2, 3, 8, 9, 12, 13}; /* b predicts its tokens 1, 2 from 0, 1 of its slice */
+    for (int i = 0; i < 6; i++) CHECK(batch.loss_positions[i] == slice_pos[i] && batch.targets[i] == packed_tgt[i]);
+    CHECK(batch.n_real_tokens == 11);
+    vt_batch_clear(&batch);
     int bad_rows[] = {1, 0, 0};
     CHECK_FAILS(vt_batch_make_packed(&batch, three, bad_rows, 3, -1, 1), "row numbers must rise");
 

@@ -77,6 +77,8 @@ int vt_batch_make(vt_batch *out, const vt_encoded *const *samples, size_t n, int
 int vt_batch_make_packed(vt_batch *out, const vt_encoded *const *samples, const int *row_of, size_t n,
                          int32_t pad_id, int pad_multiple) {
     if (n == 0) return vt_err("a batch needs at least one sample");
+    size_t m = pad_multiple > 1 ? (size_t)pad_multiple : 1;
+#define PADDED(len) (((len) + m - 1) / m * m) /* each sample's slice of its row: whole multiples of m */
     int rows = row_of[n - 1] + 1;
     size_t *len = calloc((size_t)rows, sizeof *len), longest = 0;
     if (!len) return vt_err("out of memory");
@@ -85,10 +87,9 @@ int vt_batch_make_packed(vt_batch *out, const vt_encoded *const *samples, const 
             free(len);
             return vt_err("packed batch: row numbers must rise from 0");
         }
-        len[row_of[i]] += samples[i]->n_tokens;
+        len[row_of[i]] += PADDED(samples[i]->n_tokens);
     }
     for (int r = 0; r < rows; r++) longest = len[r] > longest ? len[r] : longest;
-    if (pad_multiple > 1) longest = (longest + (size_t)pad_multiple - 1) / (size_t)pad_multiple * (size_t)pad_multiple;
     /* One sample per row of a scratch batch of the longest row, then moved into place. */
     vt_batch flat = {0}, b = {0};
     int rc = measure(&flat, samples, n, 1);
@@ -126,8 +127,9 @@ int vt_batch_make_packed(vt_batch *out, const vt_encoded *const *samples, const 
         if (s->n_patches) memcpy(b.pixel_values + patch * b.patch_dim, s->pixel_values,
                                  s->n_patches * b.patch_dim * sizeof(float));
         if (s->n_images) memcpy(b.grid_thw + image * 3, s->grid_thw, s->n_images * 3 * sizeof(int32_t));
-        patch += s->n_patches, image += s->n_images, at += s->n_tokens;
+        patch += s->n_patches, image += s->n_images, at += PADDED(s->n_tokens);
     }
+#undef PADDED
     free(len);
     *out = b;
     return 0;

@@ -31,8 +31,9 @@ typedef struct {
  * pad_multiple (1: no rounding).  All samples must share one patch_dim. */
 int vt_batch_make(vt_batch *out, const vt_encoded *const *samples, size_t n, int32_t pad_id, int pad_multiple);
 /* Packs samples into rows: sample i goes to row row_of[i] (non-decreasing, from 0), after the
- * samples before it in that row.  Rows are right-padded to the longest, rounded up to a multiple of
- * pad_multiple.  segments tells the samples apart; a target never crosses from one sample to the next. */
+ * samples before it in that row, each sample padded to a multiple of pad_multiple (so that attention over
+ * each sample's slice takes the fused kernels on a GPU); rows are right-padded to the longest.  segments
+ * tells the samples apart (0 on padding); a target never crosses from one sample to the next. */
 int vt_batch_make_packed(vt_batch *out, const vt_encoded *const *samples, const int *row_of, size_t n,
                          int32_t pad_id, int pad_multiple);
 void vt_batch_clear(vt_batch *b);

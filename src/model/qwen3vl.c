@@ -152,32 +152,49 @@ static int positions(const vt_model *m, const vt_model_inputs *in, vt_model_outp
 
 /* ----------------------------------------------- checkpointed, compiled ---- */
 
+/* What a checkpointed or compiled layer needs besides its arrays: the layer, and packed rows' slices (copied:
+ * a recomputation runs after the forward pass has returned). */
 typedef struct {
     const vt_text_layer *layer;
+    int B, slice_max;          /* slice_max 0: no slices */
+    int32_t slices[];          /* counts [B], then starts [B·slice_max] */
 } layer_ctx;
 
 /* A decoder layer as a function of [x, cos, sin, mask?]. */
 static int layer_fn(const void *ctx, const mx_array *in, size_t n_in, mx_array *out) {
-    const vt_text_layer *l = ((const layer_ctx *)ctx)->layer;
+    const layer_ctx *c = ctx;
+    const vt_text_layer *l = c->layer;
     /* only x carries a gradient: MLX's fused attention has no VJP to its mask, and the rotary tables need none */
-    vt_text_ctx t = {0};
+    vt_text_ctx t = {.slice_max = c->slice_max};
+    if (c->slice_max) t.slice_counts = c->slices, t.slice_starts = c->slices + c->B;
     TRY(mx_stop_gradient(&t.cos, in[1]));
     TRY(mx_stop_gradient(&t.sin, in[2]));
     if (n_in > 3) TRY(mx_stop_gradient(&t.mask, in[3]));
     return vt_text_layer_forward(l->config, l, in[0], &t, out);
 }
 
-/* Layer i, checkpointed and/or compiled as the inputs ask. */
+/* Layer i, checkpointed and/or compiled as the inputs ask.  Packed rows are not compiled: their slices are
+ * host data a trace would keep. */
 static int layer_call(const vt_model *m, int i, const vt_model_inputs *in, mx_array x, const vt_text_ctx *ctx,
                       mx_array *out) {
     vt_text_layer *l = &((vt_model *)m)->text.layers[i]; /* only its cache and adapter bindings change */
-    bool compile = in->compile && !ctx->cache;
+    bool compile = in->compile && !ctx->cache && !ctx->slice_counts;
     if (!in->checkpoint && !compile) return vt_text_layer_forward(&m->config, l, x, ctx, out);
     vt_linear *linears[7] = {&l->q, &l->k, &l->v, &l->o, &l->gate, &l->up, &l->down};
     mx_array args[4] = {x, ctx->cos, ctx->sin, ctx->mask};
-    layer_ctx c = {l};
-    return vt_block_call(layer_fn, &c, sizeof c, linears, 7, args, ctx->mask ? 4 : 3, in->checkpoint,
-                         compile ? &l->compiled : NULL, out);
+    int B = mx_dim(x, 0), n_slices = ctx->slice_counts ? B + B * ctx->slice_max : 0;
+    size_t size = sizeof(layer_ctx) + (size_t)n_slices * sizeof(int32_t);
+    layer_ctx *c = malloc(size);
+    if (!c) return vt_err("out of memory");
+    *c = (layer_ctx){.layer = l, .B = B, .slice_max = ctx->slice_counts ? ctx->slice_max : 0};
+    if (n_slices) {
+        memcpy(c->slices, ctx->slice_counts, (size_t)B * sizeof(int32_t));
+        memcpy(c->slices + B, ctx->slice_starts, (size_t)B * ctx->slice_max * sizeof(int32_t));
+    }
+    int rc = vt_block_call(layer_fn, c, size, linears, 7, args, ctx->mask ? 4 : 3, in->checkpoint,
+                           compile ? &l->compiled : NULL, out);
+    free(c);
+    return rc;
 }
 
 /* ------------------------------------------------------------- forward ---- */
@@ -197,12 +214,18 @@ int vt_model_forward(const vt_model *m, const vt_model_inputs *in, vt_model_outp
     if (in->cache && (in->B != 1 || in->cache->length != 0))
         return vt_err("inputs: a prefill takes one row and an empty cache");
     TRY(vt_mrope_tables(c, out->positions, in->B, in->T, &ctx.cos, &ctx.sin));
-    TRY(vt_attention_mask(in->attention_mask, in->segments, in->B, in->T, &ctx.mask));
+    int32_t *starts = NULL, *counts = NULL;
+    if (in->segments) TRY(vt_packed_slices(in->segments, in->B, in->T, &starts, &counts, &ctx.slice_max));
+    else TRY(vt_attention_mask(in->attention_mask, in->B, in->T, &ctx.mask));
+    ctx.slice_starts = starts, ctx.slice_counts = counts;
     const vt_vision_features *v = &out->vision;
-    for (int i = 0; i < c->layers; i++) {
-        TRY(layer_call(m, i, in, h, &ctx, &h));
-        if (v->merged && i < v->n_deepstack) TRY(add_features(m, in, &rows, h, v->deepstack[i], &h));
+    int rc = 0;
+    for (int i = 0; rc == 0 && i < c->layers; i++) {
+        rc = layer_call(m, i, in, h, &ctx, &h);
+        if (rc == 0 && v->merged && i < v->n_deepstack) rc = add_features(m, in, &rows, h, v->deepstack[i], &h);
     }
+    free(starts), free(counts);
+    TRY(rc);
     if (in->cache) in->cache->length = in->T, in->cache->rope_delta = out->rope_deltas[0];
     return mx_rms_norm(&out->hidden, h, m->text.norm.weight, (float)c->rms_eps);
 }

@@ -153,9 +153,10 @@ typedef struct {
     /* Optional, all NULL/false by default: */
     const vt_vision_features *vision; /* features computed earlier (a frozen tower gives the same features
                                          every epoch): used instead of pixel_values */
-    const int32_t *segments;        /* [B·T] sample number within a packed row (1, 2, ...; 0 on padding):
-                                       attention never crosses from one sample to another, and each sample's
-                                       MRoPE positions start from 0 as if it were alone */
+    const int32_t *segments;        /* [B·T] sample number within a packed row (1, 2, ...; 0 on padding, which
+                                       belongs to the sample before it): attention runs within each sample,
+                                       never across, and each sample's MRoPE positions start from 0 as if it
+                                       were alone */
     bool checkpoint;                /* recompute each decoder layer and vision block in the backward pass
                                        instead of keeping its intermediates (gradient checkpointing) */
     bool compile;                   /* trace each decoder layer once per input shape and fuse its elementwise

@@ -49,6 +49,30 @@ int vt_mrope_tables(const vt_model_config *c, const int32_t *pos, int B, int T, 
     return rc;
 }
 
+int vt_packed_slices(const int32_t *segments, int B, int T, int32_t **starts, int32_t **counts, int *max) {
+    int most = 1;
+    *counts = calloc((size_t)B, sizeof **counts);
+    if (!*counts) return vt_err("out of memory");
+    for (int b = 0; b < B; b++) {
+        const int32_t *seg = segments + (size_t)b * T;
+        for (int t = 0; t < T; t++) (*counts)[b] += t == 0 || (seg[t] != 0 && seg[t] != seg[t - 1]);
+        most = (*counts)[b] > most ? (*counts)[b] : most;
+    }
+    *starts = malloc((size_t)B * most * sizeof **starts);
+    if (!*starts) {
+        free(*counts);
+        return vt_err("out of memory");
+    }
+    for (int b = 0; b < B; b++) {
+        const int32_t *seg = segments + (size_t)b * T;
+        int k = 0;
+        for (int t = 0; t < T; t++)
+            if (t == 0 || (seg[t] != 0 && seg[t] != seg[t - 1])) (*starts)[(size_t)b * most + k++] = t;
+    }
+    *max = most;
+    return 0;
+}
+
 /* Padding only at the ends of rows: a causal mask already keeps every real query away from it. */
 static bool right_padded(const int32_t *mask, int B, int T) {
     for (int b = 0; mask && b < B; b++)
@@ -57,25 +81,18 @@ static bool right_padded(const int32_t *mask, int B, int T) {
     return true;
 }
 
-int vt_attention_mask(const int32_t *mask, const int32_t *segments, int B, int T, mx_array *out) {
+int vt_attention_mask(const int32_t *mask, int B, int T, mx_array *out) {
     *out = NULL;
-    bool any_pad = false, any_segment = false;
-    for (size_t i = 0; i < (size_t)B * T; i++) {
-        any_pad |= mask && mask[i] == 0;
-        any_segment |= segments && segments[i] != segments[i - i % (size_t)T];
-    }
     /* plain causal attention takes MLX's fused kernels; what padding queries attend to is never read */
-    if (!any_segment && (!any_pad || right_padded(mask, B, T))) return 0;
-    /* causal, keys restricted to real tokens of the query's own segment; a padding query still sees
-     * itself so no row is empty */
+    if (!mask || right_padded(mask, B, T)) return 0;
+    /* left padding: causal, keys restricted to real tokens; a padding query still sees itself so no row is
+     * empty */
     bool *m = malloc((size_t)B * T * T * sizeof(bool));
     if (!m) return vt_err("out of memory for a %d × %d × %d attention mask", B, T, T);
     for (int b = 0; b < B; b++) {
-        const int32_t *row_mask = mask ? mask + (size_t)b * T : NULL, *seg = segments ? segments + (size_t)b * T : NULL;
+        const int32_t *row_mask = mask + (size_t)b * T;
         for (int i = 0; i < T; i++)
-            for (int j = 0; j < T; j++)
-                m[((size_t)b * T + i) * T + j] =
-                    i == j || (j < i && (!row_mask || row_mask[j]) && (!seg || seg[j] == seg[i]));
+            for (int j = 0; j < T; j++) m[((size_t)b * T + i) * T + j] = i == j || (j < i && row_mask[j]);
     }
     int shape[4] = {B, 1, T, T};
     int rc = mx_from_data(out, m, shape, 4, MX_BOOL);
@@ -127,6 +144,30 @@ static int heads(mx_array x, int B, int T, int n, int hd, const vt_norm *norm, f
     return mx_transpose(out, h, perm, 4);
 }
 
+/* Packed rows: causal attention within each sample's slice, row by row (no mask: fused kernels). */
+static int sliced_attention(const vt_text_ctx *ctx, mx_array q, mx_array k, mx_array v, float scale, mx_array *out) {
+    int B = mx_dim(q, 0), T = mx_dim(q, 2);
+    mx_array *rows = malloc(((size_t)B + (size_t)ctx->slice_max + 2) * sizeof *rows), *parts = rows + B;
+    if (!rows) return vt_err("out of memory");
+    int rc = 0;
+    for (int b = 0; rc == 0 && b < B; b++) {
+        mx_array qb, kb, vb;
+        int n = ctx->slice_counts[b];
+        const int32_t *starts = ctx->slice_starts + (size_t)b * ctx->slice_max;
+        rc = mx_slice_axis(&qb, q, 0, b, b + 1) || mx_slice_axis(&kb, k, 0, b, b + 1) || mx_slice_axis(&vb, v, 0, b, b + 1);
+        for (int i = 0; rc == 0 && i < n; i++) {
+            int s = starts[i], e = i + 1 < n ? starts[i + 1] : T;
+            mx_array qs, ks, vs;
+            rc = mx_slice_axis(&qs, qb, 2, s, e) || mx_slice_axis(&ks, kb, 2, s, e) || mx_slice_axis(&vs, vb, 2, s, e) ||
+                 mx_sdpa(&parts[i], qs, ks, vs, scale, MX_MASK_CAUSAL, NULL);
+        }
+        if (rc == 0) rc = n == 1 ? mx_ref(&rows[b], parts[0]) : mx_concatenate(&rows[b], parts, (size_t)n, 2);
+    }
+    if (rc == 0) rc = B == 1 ? mx_ref(out, rows[0]) : mx_concatenate(out, rows, (size_t)B, 0);
+    free(rows);
+    return rc;
+}
+
 static int attention(const vt_model_config *c, const vt_text_layer *l, mx_array x, const vt_text_ctx *ctx,
                      mx_array *out) {
     int B = mx_dim(x, 0), T = mx_dim(x, 1), hd = c->head_dim;
@@ -145,7 +186,9 @@ static int attention(const vt_model_config *c, const vt_text_layer *l, mx_array 
         TRY(cache_append(ctx->cache, l->index, &k, &v));
         if (T == 1) mode = MX_MASK_NONE; /* one new token sees every earlier one */
     }
-    TRY(mx_sdpa(&a, q, k, v, 1.0f / sqrtf((float)hd), mode, ctx->mask));
+    float scale = 1.0f / sqrtf((float)hd);
+    if (ctx->slice_counts) TRY(sliced_attention(ctx, q, k, v, scale, &a));
+    else TRY(mx_sdpa(&a, q, k, v, scale, mode, ctx->mask));
     int perm[4] = {0, 2, 1, 3};
     TRY(mx_transpose(&a, a, perm, 4));
     TRY(vt_reshape(&a, a, 3, B, T, c->heads * hd));
