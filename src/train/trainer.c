@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "data/dataset.h"
 #include "data/rows.h"
 #include "eval/loss.h"
 #include "lora/lora.h"
@@ -78,14 +79,20 @@ static int load_rows(run *r) {
     const vt_train_config *cfg = r->cfg;
     vt_rows_options o = vt_rows_options_init(r->session.tok, &r->session.images, cfg->max_seq_length, cfg->strict,
                                              r->cb.log);
-    const char *files[2] = {cfg->data, cfg->valid};
+    /* --data is a file or a folder of splits (mlx-lm's layout): its valid split unless --valid names one */
+    char *files[2] = {NULL, NULL};
+    int rc = vt_dataset_split(cfg->data, "train", true, &files[0]);
+    if (rc == 0) rc = cfg->valid ? ((files[1] = strdup(cfg->valid)) ? 0 : vt_err("out of memory"))
+                                 : vt_dataset_split(cfg->data, "valid", false, &files[1]);
     vt_rows *dest[2] = {&r->train, &r->valid};
     char cache[4200];
-    for (int i = 0; i < 2 && files[i]; i++) {
+    for (int i = 0; rc == 0 && i < 2 && files[i]; i++) {
         o.path = files[i];
         o.cache_dir = vt_rows_cache_dir(cfg->cache_dir, files[i], cache, sizeof cache);
-        TRY(vt_rows_load(dest[i], &o));
+        rc = vt_rows_load(dest[i], &o);
     }
+    free(files[0]), free(files[1]);
+    TRY(rc);
     if (r->train.n == 0) return vt_err("%s: no usable training rows", cfg->data);
     if (cfg->train_vision) return 0;
     TRY(vt_vision_cache_build(&r->train_vision, r->session.model, &r->train));

@@ -457,3 +457,20 @@ def test_eval_reads_the_test_split_else_valid(tiny_model, tmp_path):
         (d / name).unlink()
     r = run("eval", "--model", tiny_model, "--data", d)
     assert r.returncode == 1 and "neither a test nor a valid split" in r.stderr
+
+
+def test_train_reads_a_folder_of_splits(tiny_model, tmp_path):
+    d = tmp_path / "set"
+    d.mkdir()
+    (d / "train.jsonl").write_text("".join(json.dumps({"prompt": f"Say {i}", "response": f"Number {i}."}) + "\n"
+                                           for i in range(3)))
+    (d / "valid.json").write_text(json.dumps([{"question": "Q?", "answer": "An answer."}]))
+    common = ["--model", tiny_model, "--iters", "2", "--batch-size", "1", "--steps-per-eval", "2", "--seed", "1"]
+    by_folder = run("train", *common, "--data", d, "--out", tmp_path / "a")
+    by_file = run("train", *common, "--data", d / "train.jsonl", "--valid", d / "valid.json", "--out", tmp_path / "b")
+    assert by_folder.returncode == 0 and by_file.returncode == 0, by_folder.stderr + by_file.stderr
+    records = [[json.loads(line) for line in (tmp_path / r / "metrics.jsonl").read_text().splitlines()]
+               for r in ("a", "b")]
+    assert any("val_loss" in m for m in records[0])  # the folder's valid split was used
+    assert [(m.get("loss"), m.get("val_loss")) for m in records[0]] == \
+        [(m.get("loss"), m.get("val_loss")) for m in records[1]]
