@@ -236,7 +236,8 @@ def run_vlmtune(c, ctx, timeout):
     if not timed:
         return dict(status="failed", error=f"only {len(lines)} steps reported", wall_s=wall, log=r.stderr[-2000:])
     tok = [x["tokens_per_s"] * x["ms_per_step"] / 1e3 for x in timed if x.get("tokens_per_s")]
-    return dict(status="ok", step_ms=[x["ms_per_step"] for x in lines],
+    est = re.search(r"about ([0-9.]+) GB at a step's peak", r.stdout)
+    return dict(status="ok", step_ms=[x["ms_per_step"] for x in lines], est_gb=float(est.group(1)) if est else None,
                 ms=statistics.median(x["ms_per_step"] for x in timed), peak_gb=max(x["peak_mem_gb"] for x in lines),
                 wall_s=wall, loss=[x.get("loss") for x in lines],
                 reported_tokens_per_step=round(statistics.median(tok)) if tok else None)
@@ -315,7 +316,8 @@ def table(results, meta):
         cells = [name, batch, "yes" if r["ckpt"] else "no", f"{r['ms']:,.1f}", f"{r['tokens_per_s']:,.0f}",
                  f"{100 * r['mfu']:.1f}%" if r.get("mfu") is not None else "—",
                  f"{100 * r['mfu_recompute']:.1f}%" if r.get("mfu_recompute") is not None else "—",
-                 f"{r['peak_gb']:.2f}" if r.get("peak_gb") is not None else "—"]
+                 (f"{r['peak_gb']:.2f}" if r.get("peak_gb") is not None else "—") +
+                 (f" (est. {r['est_gb']:.1f})" if r.get("est_gb") else "")]
         for other in ("peft", "mlx-vlm"):
             o = ok.get((other, r["samples_per_step"], r["ckpt"], r["quant"])) if r["trainer"] == "vlmtune" else None
             if o:
@@ -328,7 +330,8 @@ def table(results, meta):
                 cells += ["", ""]
         out.append("| " + " | ".join(cells) + " |")
     lines = out
-    foot = ["Ratios: vlmtune ÷ the other trainer at the same batch, checkpointing and base (tok/s > 1: vlmtune "
+    foot = ["est.: vlmtune's own estimate of the step's peak, printed before step 1 (src/model/memory.c).",
+            "Ratios: vlmtune ÷ the other trainer at the same batch, checkpointing and base (tok/s > 1: vlmtune "
             f"faster; mem < 1: vlmtune smaller)."]
     if packed_ratio:
         foot.append("† packed: against the other trainer's unpacked batch of the same number of samples.")

@@ -84,6 +84,13 @@ static void on_start(void *ctx, const vt_train_start *s) {
              s->model_params / 1e9, s->train_rows, s->valid_rows ? "" : ", no validation", s->total_steps,
              s->resumed_from ? ", resuming from " : "", s->resumed_from ? s->resumed_from : "");
     line(p, text);
+    if (s->estimated_peak_bytes > 0) {
+        snprintf(text, sizeof text, "memory: %.2f GB after setup, about %.2f GB at a step's peak (estimated)%s",
+                 s->setup_bytes / 1e9, s->estimated_peak_bytes / 1e9, "");
+        if (s->device_bytes > 0)
+            snprintf(text + strlen(text), sizeof text - strlen(text), ", of %.1f GB", s->device_bytes / 1e9);
+        line(p, text);
+    }
     p->first_step = s->first_step;
     p->started = vt_now();
 }

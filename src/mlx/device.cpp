@@ -65,3 +65,30 @@ const char *mx_version(void) {
     static std::string v = mx::version();
     return v.c_str();
 }
+
+// device_info's keys vary by backend: Metal gives memory_size and max_recommended_working_set_size, CUDA
+// total_memory; the CPU backend gives no memory figure at all (0 here: the caller asks the OS).
+static size_t info_size(const std::string &key) {
+    const auto &info = mx::device_info(mx::default_device());
+    auto it = info.find(key);
+    if (it == info.end()) return 0;
+    const size_t *v = std::get_if<size_t>(&it->second);
+    return v ? *v : 0;
+}
+
+int mx_device_memory(size_t *total, size_t *working_set) {
+    return guard("mx_device_memory", {}, [&] {
+        size_t t = info_size("total_memory");
+        if (!t) t = info_size("memory_size");
+        size_t w = info_size("max_recommended_working_set_size");
+        *total = t;
+        *working_set = w ? w : t;
+    });
+}
+
+int mx_set_wired_limit(size_t bytes, size_t *previous) {
+    return guard("mx_set_wired_limit", {}, [&] {
+        size_t old = mx::set_wired_limit(bytes);
+        if (previous) *previous = old;
+    });
+}

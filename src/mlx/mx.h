@@ -318,6 +318,13 @@ int mx_memory_set_limit(size_t bytes, size_t *previous);
 int mx_memory_set_cache_limit(size_t bytes, size_t *previous);
 int mx_memory_clear_cache(void);
 
+/* The default device's memory: *total its size, *working_set what it should use at most (Metal's recommended
+ * working set; the total elsewhere).  Both 0 when MLX gives no figure (the CPU backend: ask the OS). */
+int mx_device_memory(size_t *total, size_t *working_set);
+/* Metal keeps up to `bytes` resident (wired) instead of letting the OS page them (macOS 15+); a no-op on
+ * other backends.  *previous (may be NULL) receives the old limit. */
+int mx_set_wired_limit(size_t bytes, size_t *previous);
+
 bool mx_gpu_available(void);
 int mx_set_default_device(mx_device dev);    /* fails with a message if there is no GPU */
 mx_device mx_default_device(void);

@@ -34,7 +34,7 @@ void vt_block_cache_free(vt_block_cache *c);  /* NULL is fine */
  *               dropout (random keys made per step) must not be compiled.
  * ctx (ctx_size bytes) is copied.  Without `compiled`, the copy lives until vt_checkpoint_release() (called
  * at the start of every checkpointed forward on this thread, and when a model is freed), by which time the
- * backward pass that recomputes the block has been built. */
+ * backward pass that recomputes the block has been built (so, on one thread, until the next vt_model_forward). */
 int vt_block_call(vt_block_fn fn, const void *ctx, size_t ctx_size, vt_linear *const *linears, size_t n_linears,
                   const mx_array *in, size_t n_in, bool checkpoint, vt_block_cache **compiled, mx_array *out);
 void vt_checkpoint_release(void);

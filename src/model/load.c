@@ -353,3 +353,9 @@ int vt_model_release_vision(vt_model *m) {
     m->vision_released = true;
     return vt_model_files_drop_vision(&m->files);
 }
+
+size_t vt_model_weight_bytes(const vt_model *m) {
+    size_t bytes = 0;
+    for (size_t i = 0; i < mx_tensors_count(m->files.tensors); i++) bytes += mx_nbytes(mx_tensors_at(m->files.tensors, i));
+    return bytes;
+}

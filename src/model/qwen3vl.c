@@ -204,7 +204,9 @@ int vt_model_forward(const vt_model *m, const vt_model_inputs *in, vt_model_outp
     *out = (vt_model_outputs){0};
     int n_image_tokens = 0;
     TRY(check_inputs(m, in, &n_image_tokens));
-    if (in->checkpoint) vt_checkpoint_release();
+    /* the contexts recomputed blocks (and the loss head's chunks) called back with: the last step's backward
+     * pass, built by now */
+    vt_checkpoint_release();
     TRY(positions(m, in, out));
     image_rows rows = {0};
     if (in->pixel_values || in->vision) TRY(image_row_index(m, in, &rows));

@@ -130,6 +130,10 @@ void vt_model_free(vt_model *m);
  * vt_vision_forward fails afterwards.  Its layers keep their names and places, without weights. */
 int vt_model_release_vision(vt_model *m);
 
+/* Bytes of the weights the model holds now (the tower's gone once released).  MLX loads them lazily: until a
+ * pass has run, the allocator counts none of them. */
+size_t vt_model_weight_bytes(const vt_model *m);
+
 /* Calls fn on every linear layer (vision and text), in a fixed order. */
 int vt_model_each_linear(vt_model *m, int (*fn)(void *ctx, vt_linear *lin), void *ctx);
 

@@ -82,6 +82,10 @@ static const field fields[] = {
     F("grad_checkpoint", "grad-checkpoint", NULL, T_BOOL, grad_checkpoint, "recompute block activations in backward"),
     F("compile", "compile", NULL, T_BOOL, compile,
       "fuse each decoder layer's elementwise work (mx.compile; off with adapter dropout)"),
+    F("memory_check", "memory-check", NULL, T_BOOL, memory_check,
+      "refuse to start when the estimated peak memory exceeds the device's (false: warn only)"),
+    F("memory_limit_gb", "memory-limit-gb", "GB", T_DOUBLE, memory_limit_gb,
+      "memory the run may use (0: the device's; a Mac's recommended working set)"),
     F("pad_to_multiple", "pad-to-multiple", "N", T_INT, pad_to_multiple,
       "pad batch lengths to a multiple of N (0: 128 on a GPU, where fused attention needs it; else 1)"),
     F("seed", "seed", "N", T_LONG, seed, "seed for initialisation, dropout and shuffling"),
@@ -141,6 +145,7 @@ void vt_train_config_defaults(vt_train_config *c) {
         .keep_last = 3,
         .max_bad_steps = 5,
         .compile = true,
+        .memory_check = true,
     };
 }
 
@@ -696,6 +701,7 @@ int vt_train_config_validate(const vt_train_config *c) {
     if (c->image_min_pixels < 0 || c->image_max_pixels < 0 ||
         (c->image_min_pixels && c->image_max_pixels && c->image_max_pixels < c->image_min_pixels))
         return vt_err("image pixels: need 0 <= image_min_pixels <= image_max_pixels (0: the model's processor setting)");
+    if (!(c->memory_limit_gb >= 0)) return vt_err("memory_limit_gb must be 0 (the device's) or more (got %g)", c->memory_limit_gb);
     if (c->steps_per_report < 1) return vt_err("steps_per_report must be at least 1 (got %d)", c->steps_per_report);
     if (c->steps_per_eval < 0) return vt_err("steps_per_eval must be 0 (off) or more (got %d)", c->steps_per_eval);
     if (c->val_batches < -1 || c->val_batches == 0)

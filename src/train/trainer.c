@@ -13,6 +13,7 @@
 #include "data/rows.h"
 #include "eval/loss.h"
 #include "lora/lora.h"
+#include "model/memory.h"
 #include "session/session.h"
 #include "train/checkpoint.h"
 #include "train/features.h"
@@ -23,6 +24,7 @@
 #include "util/clock.h"
 #include "util/fs.h"
 #include "util/mix.h"
+#include "util/system.h"
 
 enum { MAX_ACCUMULATION = 64 };
 
@@ -149,17 +151,72 @@ static int open_session(run *r) {
     return vt_session_open(&r->session, &so);
 }
 
-static void announce(run *r, const char *checkpoint) {
-    if (!r->cb.on_start) return;
+/* ---------------------------------------------------------------- memory ---- */
+
+/* The largest micro-batch of the current epoch's plan, as the model's memory estimate takes it. */
+static int largest_pass(run *r, vt_pass_shape *out) {
+    TRY(plan_for(r, r->st.epoch));
+    size_t m = (size_t)(r->pad_multiple > 1 ? r->pad_multiple : 1);
+    *out = (vt_pass_shape){.checkpoint = r->cfg->grad_checkpoint, .head_chunk = vt_loss_chunk_rows(r->session.model->config.vocab)};
+    for (size_t i = 0; i < r->plan.n; i++) {
+        const vt_micro *mi = &r->plan.micro[i];
+        long rows = mi->row_of ? mi->row_of[mi->n - 1] + 1 : (long)mi->n, longest = 0, row_len = 0, sup = 0;
+        for (size_t k = 0; k < mi->n; k++) {
+            const vt_encoded *e = &r->train.rows[mi->samples[k]];
+            long len = (long)((e->n_tokens + m - 1) / m * m);
+            row_len = mi->row_of && k > 0 && mi->row_of[k] == mi->row_of[k - 1] ? row_len + len : len;
+            longest = row_len > longest ? row_len : longest;
+            sup += (long)vt_example_targets(e, 0, NULL, NULL);
+        }
+        long tokens = rows * longest;
+        if (tokens > out->tokens) out->rows = rows, out->tokens = tokens;
+        if (sup > out->supervised) out->supervised = sup;
+    }
+    return 0;
+}
+
+/* What setup holds, the estimated peak of a step and the device's memory; refuses (with the numbers) a run
+ * that cannot fit, unless memory_check is off. */
+static int check_memory(run *r, vt_train_start *s) {
+    vt_pass_shape shape;
+    size_t active = 0, total = 0, working_set = 0;
+    TRY(largest_pass(r, &shape));
+    TRY(mx_memory_active(&active));
+    TRY(mx_device_memory(&total, &working_set));
+    /* as mlx-lm does on a Mac: keep up to the recommended working set resident (a no-op elsewhere) */
+    if (working_set && mx_default_device() == MX_GPU && mx_set_wired_limit(working_set, NULL) != 0 && r->cb.log)
+        fprintf(r->cb.log, "note: the wired memory limit was not set: %s\n", vt_errmsg());
+    if (!working_set) working_set = vt_physical_memory();
+    if (r->cfg->memory_limit_gb > 0) working_set = (size_t)(r->cfg->memory_limit_gb * 1e9);
+    double update = (double)s->trainable_params * 20.0; /* float32 gradients, flattened, and the new p, m, v */
+    /* weights load lazily and the optimizer's vectors are not made yet: count them, and what is made (the
+     * cached image features) */
+    s->setup_bytes = (double)vt_model_weight_bytes(r->session.model) + (double)s->trainable_params * 14.0 + (double)active;
+    s->estimated_peak_bytes = s->setup_bytes + vt_model_pass_bytes(&r->session.model->config, &shape) + update;
+    s->device_bytes = (double)working_set;
+    if (!working_set || s->estimated_peak_bytes <= s->device_bytes) return 0;
+    const double gb = 1e9;
+    char why[512];
+    snprintf(why, sizeof why,
+             "estimated peak memory %.1f GB (model and adapters %.1f GB, the largest micro-batch of %ld × %ld tokens "
+             "%.1f GB) exceeds the %.1f GB the run may use: lower batch_size or max_seq_length%s, or use a 4-bit model",
+             s->estimated_peak_bytes / gb, s->setup_bytes / gb, shape.rows, shape.tokens / (shape.rows ? shape.rows : 1),
+             (s->estimated_peak_bytes - s->setup_bytes) / gb, s->device_bytes / gb,
+             r->cfg->grad_checkpoint ? "" : ", turn on grad_checkpoint");
+    if (r->cfg->memory_check) return vt_err("%s (memory_check false tries anyway)", why);
+    if (r->cb.log) fprintf(r->cb.log, "warning: %s\n", why);
+    return 0;
+}
+
+static vt_train_start start_of(run *r, const char *checkpoint) {
     vt_params *p = vt_lora_params(r->lora);
     size_t trainable = 0;
     for (size_t i = 0; i < p->n; i++) trainable += mx_size(p->values[i]);
     const vt_model *m = r->session.model;
-    vt_train_start s = {.fine_tune_type = r->cfg->fine_tune_type, .adapted_layers = vt_lora_count(r->lora),
-                        .trainable_params = trainable, .model_params = (double)(m->n_params_text + m->n_params_vision),
-                        .train_rows = r->train.n, .valid_rows = r->valid.n, .total_steps = r->total_steps,
-                        .first_step = r->st.step, .resumed_from = checkpoint};
-    r->cb.on_start(r->cb.ctx, &s);
+    return (vt_train_start){.fine_tune_type = r->cfg->fine_tune_type, .adapted_layers = vt_lora_count(r->lora),
+                            .trainable_params = trainable, .model_params = (double)(m->n_params_text + m->n_params_vision),
+                            .train_rows = r->train.n, .valid_rows = r->valid.n, .total_steps = r->total_steps,
+                            .first_step = r->st.step, .resumed_from = checkpoint};
 }
 
 static int setup(run *r) {
@@ -175,19 +232,22 @@ static int setup(run *r) {
     r->pad_multiple = cfg->pad_to_multiple ? cfg->pad_to_multiple : mx_default_device() == MX_GPU ? 128 : 1;
     r->compile = cfg->compile && cfg->dropout == 0; /* dropout's random keys are made per step: not traceable */
     TRY(load_rows(r));
-    TRY(vt_mkdir_p(cfg->out));
     TRY(attach_adapters(r, cfg->resume ? checkpoint : NULL));
     vt_adamw_config ac = vt_train_config_adamw(cfg);
     TRY(vt_adamw_init(&r->opt, &ac, vt_lora_params(r->lora)));
     r->st = (vt_run_state){.best_valid = NAN, .best_step = -1};
     if (cfg->resume) TRY(vt_checkpoint_load_state(checkpoint, &r->st, &r->opt, vt_lora_params(r->lora)));
     TRY(setup_schedule(r));
+    vt_train_start start = start_of(r, cfg->resume ? checkpoint : NULL);
+    TRY(check_memory(r, &start));
+    /* only a run that will start gets its directory */
+    TRY(vt_mkdir_p(cfg->out));
     TRY(vt_path_join(path, sizeof path, cfg->out, "metrics.jsonl"));
     TRY(vt_metrics_open(&r->metrics, path, r->st.step));
     TRY(vt_path_join(path, sizeof path, cfg->out, "config.yaml"));
     TRY(vt_train_config_save(cfg, path));
     TRY(mx_function_new(&r->loss_fn, loss_callback, r));
-    announce(r, cfg->resume ? checkpoint : NULL);
+    if (r->cb.on_start) r->cb.on_start(r->cb.ctx, &start);
     return 0;
 }
 

@@ -36,6 +36,9 @@ typedef struct {
     size_t train_rows, valid_rows;
     long total_steps, first_step; /* first_step > 0 when resuming */
     const char *resumed_from;     /* the checkpoint directory, or NULL */
+    /* memory, in bytes: what setup holds (weights, adapters, optimizer, cached image features), the estimated
+     * peak of a step (setup + the largest micro-batch's pass + the update), and the device's (0: unknown) */
+    double setup_bytes, estimated_peak_bytes, device_bytes;
 } vt_train_start;
 
 typedef struct {

@@ -279,3 +279,21 @@ def test_resume_adapter_file_starts_from_those_weights(setup, tmp_path):
     r = train(model, data, tmp_path / "c", "--iters", "1", "--rank", "4", "--resume-adapter-file",
               str(tmp_path / "a"), check=False)
     assert r.returncode == 1 and "lora_a" in r.stderr and "the configuration makes" in r.stderr
+
+
+def test_a_run_that_cannot_fit_is_refused_before_it_starts(setup, tmp_path):
+    model, data = setup
+    # the estimate is printed before step 1: setup (weights, adapters, optimizer) below the step's peak
+    r = train(model, data, tmp_path / "ok", "--iters", "1")
+    got = r.stdout.split("memory: ", 1)[1].split("\n", 1)[0]
+    setup_gb, peak_gb = [float(x.split(" GB")[0]) for x in got.replace("about ", "").split(", ")[:2]]
+    weights_gb = sum(f.stat().st_size for f in Path(model).glob("*.safetensors")) / 1e9
+    assert 0.9 * weights_gb <= setup_gb < peak_gb, got
+    # a limit below the estimate: refused with the numbers, and no run directory is made
+    limit = f"{setup_gb / 2:.6f}"
+    r = train(model, data, tmp_path / "no", "--iters", "1", "--memory-limit-gb", limit, check=False)
+    assert r.returncode == 1 and "estimated peak memory" in r.stderr and f"exceeds the {float(limit):.1f} GB" in r.stderr
+    assert not (tmp_path / "no").exists()
+    # memory_check false: a warning, and the run goes on
+    r = train(model, data, tmp_path / "anyway", "--iters", "1", "--memory-limit-gb", limit, "--memory-check", "false")
+    assert "warning: estimated peak memory" in r.stderr and (tmp_path / "anyway" / "adapters.safetensors").exists()
