@@ -239,7 +239,7 @@ int vt_fuse(const vt_model *m, const vt_lora *l, const char *out_dir, bool dequa
     mx_tensors_free(out);
     mx_scope_end(scope);
     if (rc == 0) rc = write_config(m->dir, tmp, dequantize) || copy_side_files(m->dir, tmp) || write_image_bounds(l, tmp);
-    if (rc == 0) rc = vt_commit_dir(tmp, out_dir);
+    if (rc == 0) rc = vt_replace_dir(tmp, out_dir);
     if (rc) {
         vt_remove_tree(tmp);
         return vt_err_context("fusing into %s", out_dir);

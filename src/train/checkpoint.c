@@ -92,7 +92,7 @@ int vt_checkpoint_save(const char *run, const vt_lora *lora, const vt_adamw *opt
     TRY(save_state(path, st));
     snprintf(path, sizeof path, "%s/config.yaml", tmp);
     TRY(vt_train_config_save(cfg, path));
-    TRY(vt_commit_dir(tmp, final));
+    TRY(vt_replace_dir(tmp, final));
     return prune(dir, keep_last < 1 ? 1 : keep_last);
 }
 

@@ -351,7 +351,7 @@ static int save_best(run *r) {
     TRY(vt_path_join(final, sizeof final, r->cfg->out, "best"));
     TRY(vt_remove_tree(tmp));
     TRY(vt_lora_save(r->lora, tmp));
-    return vt_commit_dir(tmp, final);
+    return vt_replace_dir(tmp, final);
 }
 
 static int run_validation(run *r) {
