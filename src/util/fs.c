@@ -305,8 +305,8 @@ int vt_check_out_dir(const char *dir, const char *marker, const char *what) {
     if (stat(dir, &st) != 0) return errno == ENOENT ? 0 : vt_err("%s %s: %s", what, dir, strerror(errno));
     if (!S_ISDIR(st.st_mode)) return vt_err("%s %s: exists and is not a directory", what, dir);
     char path[4200], *text = NULL;
-    TRY(vt_path_join(path, sizeof path, dir, marker));
-    if (vt_path_exists(path)) TRY(vt_read_file(path, &text, NULL));
+    if (marker) TRY(vt_path_join(path, sizeof path, dir, marker));
+    if (marker && vt_path_exists(path)) TRY(vt_read_file(path, &text, NULL));
     DIR *d = opendir(dir);
     if (!d) {
         free(text);
@@ -401,4 +401,38 @@ int vt_lock_dir(const char *dir, const char *what, int *fd) {
 
 void vt_unlock_dir(int fd) {
     if (fd >= 0) close(fd);
+}
+
+int vt_place_dir(const char *tmp_dir, const char *final_dir) {
+    char fin[4096];
+    TRY(vt_path_trim(fin, sizeof fin, final_dir));
+    /* rename(2) replaces an empty directory and refuses (ENOTEMPTY, EEXIST) one that holds anything */
+    if (rename(tmp_dir, fin) != 0) return vt_err("%s: cannot put the directory in place: %s", fin, strerror(errno));
+    return fsync_parent(fin);
+}
+
+/* "NAME.tmp-DIGITS" or "NAME.tmp-DIGITS.safetensors": vt_write_file_atomic's and mx_save_safetensors's. */
+static bool is_temp_name(const char *n) {
+    const char *t = strstr(n, ".tmp-");
+    if (!t || t == n) return false;
+    const char *p = t + 5, *digits = p;
+    while (*p >= '0' && *p <= '9') p++;
+    return p > digits && (!*p || !strcmp(p, ".safetensors"));
+}
+
+int vt_remove_temp_files(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) return vt_err("%s: cannot list the directory: %s", dir, strerror(errno));
+    struct dirent *e;
+    char path[4400];
+    int rc = 0;
+    while (rc == 0 && (e = readdir(d))) {
+        if (!is_temp_name(e->d_name)) continue;
+        struct stat st;
+        rc = vt_path_join(path, sizeof path, dir, e->d_name);
+        if (rc == 0 && lstat(path, &st) == 0 && S_ISREG(st.st_mode) && unlink(path) != 0)
+            rc = vt_err("%s: cannot remove: %s", path, strerror(errno));
+    }
+    closedir(d);
+    return rc;
 }

@@ -45,8 +45,14 @@ bool vt_dir_is_empty(const char *dir);
 /* The output policy for a directory a command replaces as a whole: `dir` may be missing, empty, or one the
  * same command wrote earlier — recognised by its `marker` file, which lists every entry the command wrote
  * (vt_write_dir_marker); a directory holding anything else is refused, naming the first such entry.
- * `what` names the option in the message ("--out"). */
+ * marker NULL: only a missing or empty directory.  `what` names the option in the message ("--out"). */
 int vt_check_out_dir(const char *dir, const char *marker, const char *what);
+/* Puts the finished directory `tmp_dir` at `final_dir` where that is missing or an empty directory (one
+ * rename: never over anything). */
+int vt_place_dir(const char *tmp_dir, const char *final_dir);
+/* Removes the temporary files of atomic writes a kill interrupted (NAME.tmp-PID, NAME.tmp-PID.safetensors)
+ * from dir; nothing else. */
+int vt_remove_temp_files(const char *dir);
 /* Writes dir/marker: the line `header`, then the name of every entry of dir, one a line. */
 int vt_write_dir_marker(const char *dir, const char *marker, const char *header);
 /* CRC-32 (zlib's polynomial) and size of a file's bytes, which are also flushed to disk. */
