@@ -436,3 +436,12 @@ int vt_remove_temp_files(const char *dir) {
     closedir(d);
     return rc;
 }
+
+int vt_check_out_file(const char *out, const char *what, const char *const *inputs, int n_inputs) {
+    if (vt_is_dir(out)) return vt_err("%s %s: is a directory; give a file name (nothing was written)", what, out);
+    for (int i = 0; i < n_inputs; i++)
+        if (inputs[i] && vt_dir_holds(out, inputs[i]))
+            return vt_err("%s %s: is the input %s; it would be overwritten: choose another file (nothing was "
+                          "written)", what, out, inputs[i]);
+    return 0;
+}

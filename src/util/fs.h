@@ -53,6 +53,10 @@ int vt_place_dir(const char *tmp_dir, const char *final_dir);
 /* Removes the temporary files of atomic writes a kill interrupted (NAME.tmp-PID, NAME.tmp-PID.safetensors)
  * from dir; nothing else. */
 int vt_remove_temp_files(const char *dir);
+/* The output policy for a file: `out` (an option's value, named by `what`) may replace a file of that name —
+ * the user named it — but it may not be a directory, nor be (or hold) one of `inputs` (NULL entries skipped),
+ * however spelled.  Error says nothing was written. */
+int vt_check_out_file(const char *out, const char *what, const char *const *inputs, int n_inputs);
 /* Writes dir/marker: the line `header`, then the name of every entry of dir, one a line. */
 int vt_write_dir_marker(const char *dir, const char *marker, const char *header);
 /* CRC-32 (zlib's polynomial) and size of a file's bytes, which are also flushed to disk. */
