@@ -34,6 +34,10 @@ run compare 0 $VT compare "$T/a.jsonl" "$T/a.jsonl" --out "$T/report.md"
 run generate 0 $VT generate --model "$M" --adapter "$T/run" --image "$T/data/images/00000.png" --prompt hi \
     --max-tokens 6 --temp 0.7 --top-p 0.9 --top-k 50 --repetition-penalty 1.1 $IMG
 run fuse 0 $VT fuse --model "$M" --adapter "$T/run" --out "$T/fused" --format hf
+run fuse-again 0 $VT fuse --model "$M" --adapter "$T/run" --out "$T/fused/" --format hf
+run fuse-over-input 1 $VT fuse --model "$M" --adapter "$T/run" --out "$M/"
+printf 'x' | dd of="$T/run/checkpoints/step-0000006/optimizer.safetensors" bs=1 seek=200 conv=notrunc 2>/dev/null
+run resume-damaged 0 $VT train --resume "$T/run" --iters 7
 run peft 0 $VT convert-adapter --model "$M" --adapter "$T/run" --out "$T/peft" --format peft
 run peft-back 1 $VT forward --model "$M" --adapter "$T/peft" --inputs "$T/missing.safetensors" --out "$T/x"
 printf '{"image": "nope.png", "prompt": "a", "response": "b"}\nbad\n' > "$T/bad.jsonl"

@@ -135,17 +135,22 @@ int cmd_compare(int argc, char **argv) {
         snprintf(na, sizeof na, "%.*s", (int)(comma - names), names);
         snprintf(nb, sizeof nb, "%s", comma + 1);
     }
+    const char *out = vt_args_value(opts, "out"), *inputs[] = {argv[1], argv[2]};
+    if (out) TRY(vt_check_out_file(out, "--out", inputs, 2));
     evaluation a = {0}, b = {0};
     rc = read_evaluation(argv[1], &a) || read_evaluation(argv[2], &b);
     if (rc == 0 && a.n != b.n) rc = vt_err("%s has %zu rows, %s %zu: not the same data", argv[1], a.n, argv[2], b.n);
-    if (rc == 0) {
-        const char *out = vt_args_value(opts, "out");
-        FILE *f = out ? fopen(out, "w") : stdout;
-        if (!f) rc = vt_err("%s: cannot write", out);
+    if (rc == 0 && !out) report(stdout, &a, &b, na, nb, examples);
+    if (rc == 0 && out) { /* built in memory, then written whole: a reader never sees half a report */
+        char *text = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&text, &len);
+        if (!f) rc = vt_err("out of memory");
         else {
             report(f, &a, &b, na, nb, examples);
-            if (out && fclose(f)) rc = vt_err("%s: write failed", out);
+            rc = fclose(f) ? vt_err("out of memory writing the report") : vt_write_file_atomic(out, text, len);
         }
+        free(text);
     }
     evaluation_free(&a);
     evaluation_free(&b);

@@ -1,7 +1,11 @@
 /* `vlmtune convert-adapter` — an adapter in mlx-vlm's or PEFT's layout, checked against its model and
  * written in the other (or the same) layout.
  *
- *   vlmtune convert-adapter --model DIR --adapter IN --out OUT --format mlx|peft [--base-name NAME] */
+ *   vlmtune convert-adapter --model DIR --adapter IN --out OUT --format mlx|peft [--base-name NAME]
+ *
+ * OUT must be new, empty, or hold only adapter files (what convert writes, in either layout), and not be
+ * (or hold) an input: nothing else of the user's is overwritten. */
+#include <dirent.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -9,6 +13,32 @@
 #include "cli/commands.h"
 #include "lora/peft.h"
 #include "util/error.h"
+#include "util/fs.h"
+
+/* The files an adapter directory holds in mlx-vlm's or PEFT's layout: what convert may replace. */
+static bool adapter_file(const char *name) {
+    return !strcmp(name, "adapters.safetensors") || !strcmp(name, "adapter_config.json") ||
+           !strcmp(name, "adapter_model.safetensors");
+}
+
+static int check_out(const char *out, const char *model, const char *adapter) {
+    const char *inputs[] = {model, adapter};
+    for (int i = 0; i < 2; i++)
+        if (vt_dir_holds(out, inputs[i]))
+            return vt_err("--out %s: is (or holds) the input %s; it would be overwritten: choose another directory "
+                          "(nothing was written)", out, inputs[i]);
+    if (!vt_path_exists(out)) return 0;
+    DIR *d = opendir(out);
+    if (!d) return vt_err("--out %s: not a directory one can write into", out);
+    struct dirent *e;
+    int rc = 0;
+    while (rc == 0 && (e = readdir(d)))
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") && !adapter_file(e->d_name))
+            rc = vt_err("--out %s: holds '%s', which is not an adapter file: choose a new or empty directory "
+                        "(nothing was written)", out, e->d_name);
+    closedir(d);
+    return rc;
+}
 
 int cmd_convert(int argc, char **argv) {
     vt_option opts[] = {{"model", "DIR", "the base model the adapter belongs to", true},
@@ -22,6 +52,7 @@ int cmd_convert(int argc, char **argv) {
     const char *format = vt_args_value(opts, "format"), *base = vt_args_value(opts, "base-name");
     bool peft = !strcmp(format, "peft");
     if (!peft && strcmp(format, "mlx")) return vt_err("--format: expected mlx or peft, got '%s'", format);
+    TRY(check_out(vt_args_value(opts, "out"), vt_args_value(opts, "model"), vt_args_value(opts, "adapter")));
     vt_model *m = NULL;
     vt_lora *l = NULL;
     rc = vt_model_load(&m, vt_args_value(opts, "model")) || vt_lora_load(&l, m, vt_args_value(opts, "adapter"));

@@ -12,6 +12,7 @@
 #include "data/dataset.h"
 #include "data/rowset.h"
 #include "util/error.h"
+#include "util/fs.h"
 
 static int encode_all(const vt_dataset *ds, const vt_tokenizer *tok, const vt_image_config *ic, vt_rows *rows) {
     for (size_t r = 0; r < ds->n_samples; r++) {
@@ -35,6 +36,8 @@ int cmd_encode(int argc, char **argv) {
     if (rc) return rc > 0 ? 0 : -1;
     const char *model = vt_args_value(opts, "model"), *tpath = vt_args_value(opts, "tokenizer");
     const char *data = vt_args_value(opts, "data"), *out = vt_args_value(opts, "out");
+    const char *inputs[] = {data, model, tpath};
+    TRY(vt_check_out_file(out, "--out", inputs, 3));
     vt_image_config ic;
     TRY(vt_args_image_config(opts, model, &ic));
     vt_tokenizer *tok;

@@ -17,6 +17,7 @@
 #include "cli/commands.h"
 #include "data/batch.h"
 #include "data/rowset.h"
+#include "util/fs.h"
 
 typedef struct {
     int32_t *ids, *mask, *grid;
@@ -113,6 +114,8 @@ int cmd_forward(int argc, char **argv) {
                         {0}};
     int rc = vt_args_parse(opts, argc, argv, "vlmtune forward --model DIR --inputs IN.safetensors --out OUT.safetensors");
     if (rc) return rc > 0 ? 0 : -1;
+    const char *inputs[] = {vt_args_value(opts, "inputs"), vt_args_value(opts, "model"), vt_args_value(opts, "adapter")};
+    TRY(vt_check_out_file(vt_args_value(opts, "out"), "--out", inputs, 3));
     vt_session s;
     TRY(vt_args_session(opts, true, false, &s));
     mx_tensors *t = NULL;

@@ -11,6 +11,7 @@
 #include "cli/commands.h"
 #include "mlx/mx.h"
 #include "vision/image.h"
+#include "util/fs.h"
 
 static int write_outputs(const vt_image *img, const vt_image_patches *p, const char *out, const char *rgb_out) {
     mx_arena *scope = mx_scope_begin();
@@ -45,6 +46,9 @@ int cmd_image(int argc, char **argv) {
                         {0}};
     int rc = vt_args_parse(opts, argc, argv, "vlmtune image --image PATH [--model DIR] [--image-max-pixels N] [--out F]");
     if (rc) return rc > 0 ? 0 : -1;
+    const char *inputs[] = {vt_args_value(opts, "image"), vt_args_value(opts, "model")};
+    if (vt_args_value(opts, "out")) TRY(vt_check_out_file(vt_args_value(opts, "out"), "--out", inputs, 2));
+    if (vt_args_value(opts, "rgb-out")) TRY(vt_check_out_file(vt_args_value(opts, "rgb-out"), "--rgb-out", inputs, 2));
     vt_image_config cfg;
     TRY(vt_args_image_config(opts, vt_args_value(opts, "model"), &cfg));
     vt_image img;

@@ -222,11 +222,15 @@ static int write_image_bounds(const vt_lora *l, const char *dir) {
     return vt_json_write_atomic(path, root);
 }
 
-int vt_fuse(const vt_model *m, const vt_lora *l, const char *out_dir, bool dequantize, vt_fuse_format fmt) {
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp-%d", out_dir, (int)getpid());
-    TRY(vt_remove_tree(tmp));
-    TRY(vt_mkdir_p(tmp));
+int vt_fuse_check_out(const char *out_dir, const char *const *inputs, int n_inputs) {
+    for (int i = 0; i < n_inputs; i++)
+        if (inputs[i] && vt_dir_holds(out_dir, inputs[i]))
+            return vt_err("--out %s: is (or holds) the input %s; fuse never writes over its input: choose another "
+                          "directory (nothing was written)", out_dir, inputs[i]);
+    return vt_check_out_dir(out_dir, VT_FUSE_MARKER, "--out");
+}
+
+static int fill(const vt_model *m, const vt_lora *l, const char *tmp, bool dequantize, vt_fuse_format fmt) {
     mx_arena *scope = mx_scope_begin();
     mx_tensors *out = NULL;
     int rc = mx_tensors_new(&out);
@@ -239,10 +243,29 @@ int vt_fuse(const vt_model *m, const vt_lora *l, const char *out_dir, bool dequa
     mx_tensors_free(out);
     mx_scope_end(scope);
     if (rc == 0) rc = write_config(m->dir, tmp, dequantize) || copy_side_files(m->dir, tmp) || write_image_bounds(l, tmp);
-    if (rc == 0) rc = vt_commit_dir(tmp, out_dir);
+    /* last: the list of what fuse wrote, by which a later fuse knows it may replace the directory */
+    if (rc == 0)
+        rc = vt_write_dir_marker(tmp, VT_FUSE_MARKER,
+                                 "written by `vlmtune fuse`, which may replace this directory as long as it holds "
+                                 "only the entries listed below");
+    return rc;
+}
+
+int vt_fuse(const vt_model *m, const vt_lora *l, const char *adapter_dir, const char *out_dir, bool dequantize,
+            vt_fuse_format fmt) {
+    char out[4096], tmp[4200];
+    const char *inputs[] = {m->dir, adapter_dir};
+    TRY(vt_path_trim(out, sizeof out, out_dir));
+    TRY(vt_fuse_check_out(out, inputs, 2));
+    snprintf(tmp, sizeof tmp, "%s.tmp-%d", out, (int)getpid());
+    TRY(vt_remove_tree(tmp));
+    TRY(vt_mkdir_p(tmp));
+    int rc = fill(m, l, tmp, dequantize, fmt);
+    if (rc == 0) rc = vt_fuse_check_out(out, inputs, 2); /* again: it may have changed while we wrote */
+    if (rc == 0) rc = vt_replace_dir(tmp, out);
     if (rc) {
         vt_remove_tree(tmp);
-        return vt_err_context("fusing into %s", out_dir);
+        return vt_err_context("fusing into %s", out);
     }
     return 0;
 }

@@ -6,8 +6,10 @@
 #include "train/trainer.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "data/dataset.h"
 #include "data/rows.h"
@@ -47,6 +49,8 @@ typedef struct {
     double scale;
     int pad_multiple;                      /* batch lengths are rounded up to a multiple of this */
     bool compile;                          /* decoder layers traced and fused */
+    char out[4096];                        /* cfg->out without trailing slashes */
+    int lock_fd;                           /* the run directory's lock (-1: none yet) */
 } run;
 
 /* The vision features a split's micro-batches use: NULL when the tower runs (it is being trained). */
@@ -219,32 +223,86 @@ static vt_train_start start_of(run *r, const char *checkpoint) {
                             .first_step = r->st.step, .resumed_from = checkpoint};
 }
 
+/* --out may start a run when it is missing or empty: a run already there is continued with --resume, and
+ * anything else would be mixed with the run's files. */
+static int check_new_out(const char *out) {
+    char path[4200];
+    TRY(vt_path_join(path, sizeof path, out, "checkpoints"));
+    if (vt_is_dir(path))
+        return vt_err("%s already holds a training run: continue it with --resume %s, or choose another --out", out,
+                      out);
+    return vt_check_out_dir(out, NULL, "--out");
+}
+
+/* A new run directory appears whole, holding config.yaml and checkpoints/: it is filled under a temporary
+ * name next to --out and renamed into place (over an empty directory, never over anything else), so that a
+ * kill leaves no directory, or one that --resume continues (from step 0 until the first checkpoint). */
+static int create_run_dir(run *r) {
+    char tmp[4200], path[4400];
+    snprintf(tmp, sizeof tmp, "%s.tmp-%d", r->out, (int)getpid());
+    TRY(vt_remove_tree(tmp));
+    int rc = vt_path_join(path, sizeof path, tmp, "checkpoints") || vt_mkdir_p(path) ||
+             vt_path_join(path, sizeof path, tmp, "config.yaml") || vt_train_config_save(r->cfg, path) ||
+             vt_place_dir(tmp, r->out);
+    if (rc) {
+        vt_remove_tree(tmp);
+        return vt_err_context("creating the run directory %s", r->out);
+    }
+    return vt_lock_dir(r->out, "training of this run", &r->lock_fd);
+}
+
+/* What a kill in the middle of a write left in the run directory: temporary checkpoint directories and
+ * files, and best/ of an interrupted replacement (vt_recover_dir). */
+static int clean_run_dir(const char *out) {
+    char path[4200];
+    TRY(vt_checkpoint_clean(out));
+    TRY(vt_remove_temp_files(out));
+    TRY(vt_path_join(path, sizeof path, out, ".tmp-best"));
+    TRY(vt_remove_tree(path));
+    TRY(vt_path_join(path, sizeof path, out, "best"));
+    return vt_recover_dir(path);
+}
+
+/* --resume: the newest intact checkpoint (checkpoint[0] == 0: none yet, the run starts from step 0).  A run
+ * continued in its own directory is locked first, then cleaned of what a kill left. */
+static int find_checkpoint(run *r, bool in_place, char *checkpoint, size_t cap) {
+    const char *resume = r->cfg->resume;
+    if (in_place) TRY(vt_lock_dir(r->out, "training of this run", &r->lock_fd));
+    TRY(vt_checkpoint_latest(resume, checkpoint, cap, r->cb.log));
+    if (in_place) TRY(clean_run_dir(r->out));
+    if (!checkpoint[0] && r->cb.log)
+        fprintf(r->cb.log, "note: %s has no complete checkpoint (the run stopped before its first): starting from "
+                           "step 0\n", resume);
+    return 0;
+}
+
+/* Everything that can refuse the run (settings, model, data, checkpoint) runs before the run directory is
+ * made: a refused run leaves nothing behind. */
 static int setup(run *r) {
     const vt_train_config *cfg = r->cfg;
     char checkpoint[4200] = "", path[4200];
-    TRY(vt_path_join(path, sizeof path, cfg->out, "checkpoints"));
-    if (!cfg->resume && vt_path_exists(path))
-        return vt_err("%s already holds a training run: continue it with --resume %s, or choose another --out",
-                      cfg->out, cfg->out);
-    if (cfg->resume) TRY(vt_checkpoint_latest(cfg->resume, checkpoint, sizeof checkpoint));
+    TRY(vt_path_trim(r->out, sizeof r->out, cfg->out));
+    bool in_place = cfg->resume && vt_same_file(cfg->resume, r->out);
+    if (!in_place) TRY(check_new_out(r->out));
+    if (cfg->resume) TRY(find_checkpoint(r, in_place, checkpoint, sizeof checkpoint));
+    const char *from = checkpoint[0] ? checkpoint : NULL;
     TRY(open_session(r));
     /* the fused attention backward (cuDNN) needs lengths in multiples of 128 on a GPU */
     r->pad_multiple = cfg->pad_to_multiple ? cfg->pad_to_multiple : mx_default_device() == MX_GPU ? 128 : 1;
     r->compile = cfg->compile && cfg->dropout == 0; /* dropout's random keys are made per step: not traceable */
     TRY(load_rows(r));
-    TRY(attach_adapters(r, cfg->resume ? checkpoint : NULL));
+    TRY(attach_adapters(r, from));
     vt_adamw_config ac = vt_train_config_adamw(cfg);
     TRY(vt_adamw_init(&r->opt, &ac, vt_lora_params(r->lora)));
     r->st = (vt_run_state){.best_valid = NAN, .best_step = -1};
-    if (cfg->resume) TRY(vt_checkpoint_load_state(checkpoint, &r->st, &r->opt, vt_lora_params(r->lora)));
+    if (from) TRY(vt_checkpoint_load_state(from, &r->st, &r->opt, vt_lora_params(r->lora)));
     TRY(setup_schedule(r));
-    vt_train_start start = start_of(r, cfg->resume ? checkpoint : NULL);
+    vt_train_start start = start_of(r, from);
     TRY(check_memory(r, &start));
-    /* only a run that will start gets its directory */
-    TRY(vt_mkdir_p(cfg->out));
-    TRY(vt_path_join(path, sizeof path, cfg->out, "metrics.jsonl"));
+    if (!in_place) TRY(create_run_dir(r));
+    TRY(vt_path_join(path, sizeof path, r->out, "metrics.jsonl"));
     TRY(vt_metrics_open(&r->metrics, path, r->st.step));
-    TRY(vt_path_join(path, sizeof path, cfg->out, "config.yaml"));
+    TRY(vt_path_join(path, sizeof path, r->out, "config.yaml"));
     TRY(vt_train_config_save(cfg, path));
     TRY(mx_function_new(&r->loss_fn, loss_callback, r));
     if (r->cb.on_start) r->cb.on_start(r->cb.ctx, &start);
@@ -262,6 +320,7 @@ static void teardown(run *r) {
     vt_rows_free(&r->train);
     vt_rows_free(&r->valid);
     vt_session_close(&r->session);
+    vt_unlock_dir(r->lock_fd);
 }
 
 /* ---------------------------------------------------------------- one step ---- */
@@ -407,11 +466,11 @@ static int validate(run *r, double *loss_out) {
 
 static int save_best(run *r) {
     char tmp[4200], final[4200];
-    TRY(vt_path_join(tmp, sizeof tmp, r->cfg->out, ".tmp-best"));
-    TRY(vt_path_join(final, sizeof final, r->cfg->out, "best"));
+    TRY(vt_path_join(tmp, sizeof tmp, r->out, ".tmp-best"));
+    TRY(vt_path_join(final, sizeof final, r->out, "best"));
     TRY(vt_remove_tree(tmp));
     TRY(vt_lora_save(r->lora, tmp));
-    return vt_commit_dir(tmp, final);
+    return vt_replace_dir(tmp, final);
 }
 
 static int run_validation(run *r) {
@@ -427,9 +486,9 @@ static int run_validation(run *r) {
 
 static int save_checkpoint(run *r) {
     char plot[4200];
-    TRY(vt_checkpoint_save(r->cfg->out, r->lora, &r->opt, &r->st, r->cfg, r->cfg->keep_last));
-    TRY(vt_lora_save(r->lora, r->cfg->out));
-    TRY(vt_path_join(plot, sizeof plot, r->cfg->out, "loss.svg"));
+    TRY(vt_checkpoint_save(r->out, r->lora, &r->opt, &r->st, r->cfg, r->cfg->keep_last));
+    TRY(vt_lora_save(r->lora, r->out));
+    TRY(vt_path_join(plot, sizeof plot, r->out, "loss.svg"));
     return vt_metrics_plot(&r->metrics, plot);
 }
 
@@ -464,7 +523,7 @@ static int loop(run *r, vt_train_result *res) {
     while (r->st.step < r->total_steps) {
         mx_arena *scope = mx_scope_begin();
         double t0 = vt_now();
-        step_result s;
+        step_result s = {0};
         int rc = train_step(r, &s);
         mx_scope_end(scope);
         TRY(rc);
@@ -488,7 +547,7 @@ static int loop(run *r, vt_train_result *res) {
 
 int vt_train(const vt_train_config *cfg, const vt_train_callbacks *cb, vt_train_result *result) {
     TRY(vt_train_config_validate(cfg));
-    run r = {.cfg = cfg, .plan_epoch = -1};
+    run r = {.cfg = cfg, .plan_epoch = -1, .lock_fd = -1};
     if (cb) r.cb = *cb;
     vt_train_result res = {.best_valid_loss = NAN, .best_step = -1};
     int rc = setup(&r);

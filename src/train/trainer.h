@@ -12,9 +12,13 @@
  * The run directory holds:
  *   adapters.safetensors, adapter_config.json   the latest adapters (what mlx_vlm.load reads)
  *   best/                                       the adapters of the best validation loss
- *   checkpoints/step-NNNNNNN/                   adapters, optimizer.safetensors, state.json, config.yaml
+ *   checkpoints/step-NNNNNNN/                   adapters, optimizer.safetensors, state.json, config.yaml,
+ *                                               checksums.json
  *   config.yaml  metrics.jsonl  loss.svg
- * Every file and checkpoint directory is written atomically.
+ * Every file and checkpoint directory is written atomically, best/ replaced in one step, and the directory
+ * itself appears whole (config.yaml + checkpoints/) once every check has passed: a refused run leaves
+ * nothing, a killed one a directory that resume continues (from step 0 before the first checkpoint).  A
+ * resume uses the newest checkpoint whose files match their checksums, after removing what a kill left.
  *
  * The trainer prints nothing and touches nothing of its host (no signal handlers): what happens is
  * reported to the callbacks, and the host asks it to stop through should_stop (the CLI turns SIGINT and

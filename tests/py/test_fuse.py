@@ -90,3 +90,52 @@ def test_fuse_refuses_a_foreign_adapter(fixtures, tmp_path):
     r = subprocess.run([CLI, "fuse", "--model", str(fixtures / "mlx"), "--adapter", str(adapter), "--out",
                         str(tmp_path / "fused")], capture_output=True, text=True)
     assert r.returncode == 1 and "rank 6" in r.stderr and not (tmp_path / "fused").exists()
+
+
+def test_fuse_never_loses_a_directory(fixtures, tmp_path):
+    """--out must be new, empty, or a model fuse wrote (holding nothing else), and never an input however
+    it is named; the fused model replaces an earlier one in one step, leaving no temporary directory."""
+    import shutil
+    base = tmp_path / "base"  # a copy: a failure here must not damage the shared fixture
+    shutil.copytree(fixtures / "mlx", base)
+    adapter = tmp_path / "adapter"
+    make_mlx_vlm_adapter(base, adapter)
+    snapshot = lambda d: {f.name: f.read_bytes() for f in d.iterdir()}  # noqa: E731
+    before = (snapshot(base), snapshot(adapter))
+
+    def run(out):
+        return subprocess.run([CLI, "fuse", "--model", str(base), "--adapter", str(adapter), "--out", str(out)],
+                              capture_output=True, text=True)
+
+    (tmp_path / "link").symlink_to(base)
+    same_as_input = [base, f"{base}/", tmp_path / "adapter" / ".." / "base", tmp_path / "link", adapter,
+                     f"{adapter}//", tmp_path]  # tmp_path holds both inputs
+    for out in same_as_input:
+        r = run(out)
+        assert r.returncode != 0 and "fuse never writes over its input" in r.stderr, (out, r.stderr)
+    assert (snapshot(base), snapshot(adapter)) == before
+
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "todo.txt").write_text("mine")
+    r = run(notes)
+    assert r.returncode != 0 and "holds 'todo.txt'" in r.stderr and "nothing was written" in r.stderr, r.stderr
+    assert snapshot(notes) == {"todo.txt": b"mine"}
+
+    fused = tmp_path / "fused"
+    assert run(f"{fused}/").returncode == 0  # new, named with a trailing slash
+    first = snapshot(fused)
+    assert ".vlmtune-fused" in first and "model.safetensors" in first
+    assert set((fused / ".vlmtune-fused").read_text().splitlines()[1:]) == set(first) - {".vlmtune-fused"}
+    assert run(fused).returncode == 0  # fuse's own output may be replaced...
+    assert snapshot(fused) == first
+    (fused / "README.md").write_text("my notes on this model")
+    r = run(fused)  # ...unless something was added to it
+    assert r.returncode != 0 and "holds 'README.md', which vlmtune did not write" in r.stderr, r.stderr
+    assert (fused / "README.md").read_text() == "my notes on this model"
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert run(empty).returncode == 0 and (empty / "model.safetensors").is_file()
+    assert run(adapter / "fused").returncode == 0  # inside an input is not over it
+    assert not [p.name for p in tmp_path.iterdir() if ".tmp-" in p.name or ".old-" in p.name]

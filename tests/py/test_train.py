@@ -297,3 +297,182 @@ def test_a_run_that_cannot_fit_is_refused_before_it_starts(setup, tmp_path):
     # memory_check false: a warning, and the run goes on
     r = train(model, data, tmp_path / "anyway", "--iters", "1", "--memory-limit-gb", limit, "--memory-check", "false")
     assert "warning: estimated peak memory" in r.stderr and (tmp_path / "anyway" / "adapters.safetensors").exists()
+
+
+# ------------------------------------------------------------------ nothing is ever lost ----
+
+# Three steps, a checkpoint after each, validation (and best/) at steps 2 and 3.
+LOST_ARGS = ["--iters", "3", "--batch-size", "1", "--grad-accumulation-steps", "1", "--save-every", "1",
+             "--steps-per-eval", "2", "--val-batches", "1"]
+
+
+def lost_args(data):
+    return [*LOST_ARGS, "--valid", str(data / "valid.jsonl")]
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(setup, tmp_path_factory):
+    """The reference: the same run, never stopped (its losses and adapters)."""
+    model, data = setup
+    run = tmp_path_factory.mktemp("lost") / "full"
+    train(model, data, run, *lost_args(data))
+    return [m["loss"] for m in metrics(run)], mx.load(str(run / "adapters.safetensors")), run
+
+
+def same_adapters(run, want):
+    got = mx.load(str(run / "adapters.safetensors"))
+    return set(got) == set(want) and all(mx.array_equal(got[k], want[k]).item() for k in want)
+
+
+def resume(run, *extra):
+    return subprocess.run([CLI, "train", "--resume", str(run), *extra], capture_output=True, text=True)
+
+
+def test_resume_continues_where_the_run_is_now(setup, tmp_path, uninterrupted):
+    """A run moved (mv) or copied (cp -r) resumes in the directory it is given, never in the one its
+    config.yaml names; the original is neither re-created nor cut back."""
+    import shutil
+    model, data = setup
+    want_losses, want_adapters, _ = uninterrupted
+    a = tmp_path / "a"
+    train(model, data, a, *lost_args(data), "--iters", "2")
+    b, c = tmp_path / "moved", tmp_path / "copied"
+    a.rename(b)
+    shutil.copytree(b, c)
+    b_before = (b / "metrics.jsonl").read_text()
+    for run in (c, b):
+        r = resume(run, "--iters", "3")
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert [m["loss"] for m in metrics(run)] == want_losses
+        assert same_adapters(run, want_adapters)
+    assert not a.exists(), "the resumed run wrote into the directory its config.yaml named"
+    assert (b / "metrics.jsonl").read_text().startswith(b_before)
+
+
+def killed_at(cmd, moment, cut, log_file):
+    """Starts cmd and SIGKILLs it at `moment`: seconds after its start; "checkpoint": while a checkpoint is
+    being written (its temporary directory exists); ("after step", n, seconds): that long after it reported
+    step n.  Returns what the process had printed."""
+    with open(log_file, "w") as f:
+        p = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, text=True)
+        t0, seen = time.monotonic(), None
+        while p.poll() is None:
+            if moment == "checkpoint":
+                ck = cut / "checkpoints"
+                if ck.is_dir() and any(n.startswith(".tmp-step-") for n in os.listdir(ck)):
+                    break
+            elif isinstance(moment, tuple):
+                if seen is None and f"step {moment[1]}/" in Path(log_file).read_text():
+                    seen = time.monotonic()
+                if seen is not None and time.monotonic() - seen >= moment[2]:
+                    break
+            elif time.monotonic() - t0 >= moment:
+                break
+            time.sleep(0.0005)
+        p.kill()
+        p.wait()
+    return Path(log_file).read_text()
+
+
+def test_a_kill_at_any_moment_leaves_a_run_that_resumes_exactly(setup, tmp_path, uninterrupted):
+    """kill -9 during start-up, during the first checkpoint write, and at random moments: each time the
+    directory is absent or a run that --resume continues (a new train with the same --out is refused and
+    points to --resume), and the run finished by resuming equals the uninterrupted one."""
+    import random
+    model, data = setup
+    want_losses, want_adapters, _ = uninterrupted
+    cut = tmp_path / "cut"
+    fresh = [CLI, "train", "--model", str(model), "--data", str(data / "train.jsonl"), "--out", str(cut),
+             "--learning-rate", str(LR), "--weight-decay", str(WD), "--lr-schedule", "constant", "--warmup-steps", "0",
+             "--max-grad-norm", "0", "--steps-per-report", "1", "--seed", "3", *lost_args(data)]
+    rng = random.Random(14)
+    moments = [rng.uniform(0.0, 0.5), "checkpoint", ("after step", 2, rng.uniform(0.0, 0.5)), rng.uniform(0.5, 3.0)]
+    log = []
+    for moment in moments:
+        is_run = (cut / "checkpoints").is_dir()
+        out = killed_at([CLI, "train", "--resume", str(cut)] if is_run else fresh, moment, cut, tmp_path / "log")
+        log.append((moment, is_run, out[-300:]))
+        if not cut.exists():
+            continue  # killed before the run directory appeared: nothing to resume, nothing left
+        assert (cut / "checkpoints").is_dir() and (cut / "config.yaml").is_file(), log
+        r = subprocess.run(fresh, capture_output=True, text=True)
+        assert r.returncode != 0 and f"--resume {cut}" in r.stderr, (r.stderr, log)
+    r = resume(cut) if cut.exists() else subprocess.run(fresh, capture_output=True, text=True)
+    assert r.returncode == 0, (r.stdout + r.stderr, log)
+    assert [m["loss"] for m in metrics(cut)] == want_losses, log
+    assert same_adapters(cut, want_adapters), log
+    assert (cut / "best" / "adapters.safetensors").is_file()
+    leftovers = [p for p in cut.rglob("*") if ".tmp-" in p.name or ".old-" in p.name]
+    assert not leftovers, leftovers
+
+
+def test_resume_from_step_0_when_no_checkpoint_is_complete(setup, tmp_path, uninterrupted):
+    """A run killed before its first checkpoint (its directory holds the settings and an empty checkpoints/,
+    maybe a half-written checkpoint): --resume says so, cleans up, and trains from step 0."""
+    model, data = setup
+    want_losses, want_adapters, full = uninterrupted
+    run = tmp_path / "run"
+    (run / "checkpoints" / ".tmp-step-0000001").mkdir(parents=True)
+    (run / "checkpoints" / ".tmp-step-0000001" / "adapters.safetensors").write_bytes(b"half")
+    (run / "config.yaml").write_text((full / "config.yaml").read_text().replace(str(full), str(run)))
+    (run / "metrics.jsonl.tmp-12345").write_text("{")
+    r = resume(run)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "no complete checkpoint" in r.stderr and "starting from step 0" in r.stderr, r.stderr
+    assert [m["loss"] for m in metrics(run)] == want_losses
+    assert same_adapters(run, want_adapters)
+    assert not (run / "checkpoints" / ".tmp-step-0000001").exists() and not (run / "metrics.jsonl.tmp-12345").exists()
+
+
+def nan_inside(path):
+    """Overwrites the first value of the first tensor with a float32 NaN: the file stays valid safetensors."""
+    raw = bytearray(path.read_bytes())
+    header = int.from_bytes(raw[:8], "little")
+    raw[8 + header:8 + header + 4] = np.array([np.nan], dtype=np.float32).tobytes()
+    path.write_bytes(bytes(raw))
+    mx.load(str(path))  # still readable: only the checksum can tell
+
+
+def test_a_damaged_checkpoint_is_passed_over(setup, tmp_path, uninterrupted):
+    """NaN bytes inside the newest checkpoint's optimizer.safetensors: resume says so and continues from the
+    newest intact checkpoint, to the uninterrupted run's result; with every checkpoint damaged it stops."""
+    model, data = setup
+    want_losses, want_adapters, _ = uninterrupted
+    run = tmp_path / "run"
+    train(model, data, run, *lost_args(data))
+    nan_inside(run / "checkpoints" / "step-0000003" / "optimizer.safetensors")
+    r = resume(run)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "step-0000003 is damaged" in r.stderr and "optimizer.safetensors" in r.stderr, r.stderr
+    assert "resuming from the newest intact checkpoint" in r.stderr and "step-0000002" in r.stderr, r.stderr
+    assert [m["loss"] for m in metrics(run)] == want_losses
+    assert same_adapters(run, want_adapters)
+
+    for step in (run / "checkpoints").iterdir():
+        f = step / "adapters.safetensors"
+        f.write_bytes(f.read_bytes()[:-1] + bytes([f.read_bytes()[-1] ^ 1]))
+    r = resume(run)
+    assert r.returncode != 0 and "every checkpoint is damaged" in r.stderr, r.stderr
+    assert len(list((run / "checkpoints").iterdir())) == 3, "damaged checkpoints are kept, not deleted"
+
+
+def test_a_refused_run_leaves_nothing(setup, tmp_path):
+    """Data or settings refused: no --out is created; a directory with other files is never trained into."""
+    model, data = setup
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"messages": 3}\n')
+    for out, extra in [(tmp_path / "a", ["--data", str(bad)]), (tmp_path / "b" / "c", ["--num-layers", "1000"]),
+                       (tmp_path / "d", ["--data", str(tmp_path / "missing.jsonl")])]:
+        r = train(model, data, out, "--iters", "1", *extra, check=False)
+        assert r.returncode != 0 and not out.exists(), (extra, r.stderr)
+    assert not (tmp_path / "b").exists()
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep")
+    r = train(model, data, mine, "--iters", "1", check=False)
+    assert r.returncode != 0 and "holds 'notes.txt'" in r.stderr, r.stderr
+    assert [p.name for p in mine.iterdir()] == ["notes.txt"]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    train(model, data, f"{empty}/", "--iters", "1")  # an empty directory is fine, named with a trailing slash
+    assert (empty / "checkpoints" / "step-0000001" / "checksums.json").is_file()
