@@ -16,6 +16,10 @@
  *   config.yaml  metrics.jsonl  loss.svg
  * Every file and checkpoint directory is written atomically.
  *
+ * Data-parallel (docs/DISTRIBUTED.md): started by MLX's launcher or mpirun, every process joins the group,
+ * processes its share of each micro-batch, and the gradients, loss and token counts are summed in one
+ * all-reduce per step; rank 0 alone writes files and calls on_start/on_step/on_valid and `log`.
+ *
  * The trainer prints nothing and touches nothing of its host (no signal handlers): what happens is
  * reported to the callbacks, and the host asks it to stop through should_stop (the CLI turns SIGINT and
  * SIGTERM into that; the C API a flag another thread may set). */
@@ -36,6 +40,7 @@ typedef struct {
     size_t train_rows, valid_rows;
     long total_steps, first_step; /* first_step > 0 when resuming */
     const char *resumed_from;     /* the checkpoint directory, or NULL */
+    int world_size;               /* processes training data-parallel (1: this one alone) */
 } vt_train_start;
 
 typedef struct {
@@ -56,6 +61,7 @@ typedef struct {
     double best_valid_loss;   /* NaN without validation */
     long best_step;
     bool interrupted;         /* stopped by should_stop after writing a checkpoint */
+    int rank, world_size;     /* this process in the data-parallel group (0 of 1 when alone) */
 } vt_train_result;
 
 /* Runs (or resumes, when cfg->resume is set) a training run.  cb may be NULL (no callbacks). */
