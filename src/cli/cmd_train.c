@@ -61,7 +61,7 @@ int cmd_train(int argc, char **argv) {
         vt_train_config_free(&cfg);
         return rc;
     }
-    vt_train_result res;
+    vt_train_result res = {0};
     int rc = vt_train_config_from_args(&cfg, NULL, argc, argv) || train_with_signals(&cfg, &res);
     bool speaks = res.rank == 0; /* data-parallel: rank 0 reports for the group */
     if (rc == 0 && res.interrupted) {

@@ -117,7 +117,8 @@ int vt_dist_sum(vt_dist *d, mx_array a, const char *what, mx_array *out) {
     wait_begin(d->watchdog, what);
     int rc = mx_eval(&sum, 1);
     wait_end(d->watchdog);
-    TRY(rc);
+    if (rc) return vt_err_context("%s failed: another rank failed or stopped (its own error, if it could print one, "
+                                  "names it)", what);
     *out = sum;
     return 0;
 }
