@@ -13,7 +13,8 @@ Modes (the same global batch, seed and data in each):
 Without --model/--data it makes the tests' tiny fixture (tools/make_fixture.py, Qwen's vocabulary) and 16
 synthetic photo rows.  Each run trains K steps; its figure is the median over the steps after the first two
 (warm-up) of the step's tokens/s (every real token of the global batch / the step's wall time, as
-metrics.jsonl reports it on rank 0); the table gives the median over R runs and the ratio to mode 1.
+metrics.jsonl reports it on rank 0); the table gives the median over R runs (the modes interleaved) and the
+ratio to mode 1.
 """
 import argparse
 import json
@@ -73,10 +74,13 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         model, data = (Path(a.model), Path(a.data)) if a.model else fixture(tmp)
-        results = {}
-        for mode in a.modes.split(","):
-            figures = [run(mode, model, data, tmp / f"run-{mode}-{k}", a, extra) for k in range(a.repeats)]
-            results[mode] = (statistics.median(f[0] for f in figures), statistics.median(f[1] for f in figures))
+        modes = a.modes.split(",")
+        figures = {m: [] for m in modes}
+        for k in range(a.repeats):  # modes interleaved, so that a change in the machine's load hits all of them
+            for mode in modes:
+                figures[mode].append(run(mode, model, data, tmp / f"run-{mode}-{k}", a, extra))
+        results = {m: (statistics.median(f[0] for f in fs), statistics.median(f[1] for f in fs))
+                   for m, fs in figures.items()}
     base = results.get("1", (None,))[0]
     print(f"global batch {a.batch_size}×{a.accumulation}, {a.steps} steps (median of steps {WARMUP + 1}..), "
           f"median of {a.repeats} runs; {os.cpu_count()} CPU cores")
