@@ -461,9 +461,11 @@ static int reduce_valid(run *r, double *sum, double *tokens) {
     float pair[2] = {(float)*sum, (float)*tokens};
     int two = 2;
     mx_array a;
-    TRY(mx_from_data(&a, pair, &two, 1, MX_FLOAT32));
-    TRY(vt_dist_sum(&r->dist, a, "the validation all-reduce", &a));
-    TRY(mx_to_f32(a, pair, 2));
+    mx_arena *scope = mx_scope_begin(); /* validation's own scopes have ended: these handles need one */
+    int rc = mx_from_data(&a, pair, &two, 1, MX_FLOAT32) || vt_dist_sum(&r->dist, a, "the validation all-reduce", &a) ||
+             mx_to_f32(a, pair, 2);
+    mx_scope_end(scope);
+    TRY(rc);
     *sum = pair[0], *tokens = pair[1];
     return 0;
 }
