@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The CLI's workflows under AddressSanitizer + LeakSanitizer (make test-asan): prepare, train (vision
-# adapters, packing, checkpointing, dropout, validation, then a resume), eval with answers, compare,
+# adapters, packing, checkpointing, dropout, validation, then a resume; the data-parallel path), eval with answers, compare,
 # generate with sampling, fuse, PEFT export, and three bad inputs.  Any ASan/LSan report fails the run;
 # the figures themselves are checked by the Python tests against references.
 set -euo pipefail
@@ -28,6 +28,11 @@ run train 0 $VT train --model "$M" --data "$T/data/train.jsonl" --valid "$T/data
     --iters 4 --batch-size 2 --grad-accumulation-steps 2 --steps-per-eval 2 --save-every 2 --train-vision \
     --grad-checkpoint --pack --max-seq-length 300 --dropout 0.1 $IMG
 run resume 0 $VT train --resume "$T/run" --iters 6
+# the data-parallel step in a group of one (shares, flat all-reduce vector, sharded validation, vision features
+# of the needed rows only): VLMTUNE_DIST_ALWAYS forces it, the 2-process runs are tests/py/test_distributed.py
+run dist-path 0 env VLMTUNE_DIST_ALWAYS=1 $VT train --model "$M" --data "$T/data/train.jsonl" \
+    --valid "$T/data/valid.jsonl" --out "$T/run-dist" --iters 2 --batch-size 2 --grad-accumulation-steps 2 \
+    --steps-per-eval 2 $IMG
 run eval 0 $VT eval --model "$M" --adapter "$T/run" --data "$T/data/test.jsonl" --generate --per-sample --max-tokens 8 $IMG
 grep '^{' "$T/eval.log" > "$T/a.jsonl"
 run compare 0 $VT compare "$T/a.jsonl" "$T/a.jsonl" --out "$T/report.md"

@@ -32,6 +32,36 @@ static size_t padding(const vt_epoch_plan *p) {
     return pad;
 }
 
+/* The shares of micro-batch m over `world` ranks are disjoint, cover it, differ by at most one unit (sample,
+ * or packed row), keep the plan's order and keep each packed row whole with its rows renumbered 0, 1, ... */
+static int shards_partition(const vt_micro *m, int world) {
+    int seen[N] = {0}, ok = 1;
+    size_t units = m->row_of ? (size_t)m->row_of[m->n - 1] + 1 : m->n, min = (size_t)-1, max = 0;
+    for (int r = 0; r < world; r++) {
+        vt_micro s;
+        if (vt_micro_shard(m, r, world, &s)) return 0;
+        size_t mine = s.row_of ? (s.n ? (size_t)s.row_of[s.n - 1] + 1 : 0) : s.n;
+        min = mine < min ? mine : min, max = mine > max ? mine : max;
+        for (size_t k = 0; k < s.n; k++) {
+            seen[s.samples[k]]++;
+            if (s.row_of) { /* the sample's global row is rank + world × its row in the share */
+                size_t at = 0;
+                while (m->samples[at] != s.samples[k]) at++;
+                ok &= m->row_of[at] == r + world * s.row_of[k];
+            }
+            if (k) { /* plan order kept */
+                size_t a = 0, b = 0;
+                while (m->samples[a] != s.samples[k - 1]) a++;
+                while (m->samples[b] != s.samples[k]) b++;
+                ok &= a < b;
+            }
+        }
+        vt_micro_free(&s);
+    }
+    for (size_t k = 0; k < m->n; k++) ok &= seen[m->samples[k]] == 1;
+    return ok && max - min <= 1 && (units >= (size_t)world || min == 0);
+}
+
 int main(void) {
     TEST_BEGIN();
     for (int i = 0; i < N; i++) lengths[i] = 10 + (size_t)((i * 7919) % 90);
@@ -48,6 +78,12 @@ int main(void) {
     CHECK(differs);
     vt_epoch_plan_free(&b);
     vt_epoch_plan_free(&c);
+    for (int world = 1; world <= 5; world++) {
+        CHECK(shards_partition(&a.micro[0], world)); /* 4 samples */
+        CHECK(shards_partition(&a.micro[9], world)); /* 1 sample: the other ranks' shares are empty */
+    }
+    vt_micro none;
+    CHECK_FAILS(vt_micro_shard(&a.micro[0], 2, 2, &none), "rank 2 of a group of 2");
 
     o.bucket = true;
     CHECK_OK(vt_plan_epoch(&b, lengths, N, &o));
@@ -66,6 +102,7 @@ int main(void) {
             fill[r] += lengths[a.micro[i].samples[k]];
         }
         CHECK(fill[0] <= 150 && fill[1] <= 150);
+        CHECK(shards_partition(&a.micro[i], 1) && shards_partition(&a.micro[i], 2) && shards_partition(&a.micro[i], 3));
     }
     vt_epoch_plan_free(&a);
     CHECK_FAILS(vt_plan_epoch(&a, lengths, 0, &o), "no samples");

@@ -61,12 +61,15 @@ int cmd_train(int argc, char **argv) {
         vt_train_config_free(&cfg);
         return rc;
     }
-    vt_train_result res;
+    vt_train_result res = {0};
     int rc = vt_train_config_from_args(&cfg, NULL, argc, argv) || train_with_signals(&cfg, &res);
+    bool speaks = res.rank == 0; /* data-parallel: rank 0 reports for the group */
     if (rc == 0 && res.interrupted) {
-        printf("interrupted at step %ld: checkpoint written; continue with --resume %s\n", res.steps_done, cfg.out);
-        vt_cli_exit_status = 128 + (int)stop_signal;
-    } else if (rc == 0) {
+        if (speaks)
+            printf("interrupted at step %ld: checkpoint written; continue with --resume %s\n", res.steps_done, cfg.out);
+        /* a rank stopped because another was asked to: the same status as if asked itself */
+        vt_cli_exit_status = 128 + (stop_signal ? (int)stop_signal : SIGTERM);
+    } else if (rc == 0 && speaks) {
         printf("done: %ld steps, last loss %.4f", res.steps_done, res.last_loss);
         if (res.best_step >= 0) printf(", best validation loss %.4f at step %ld", res.best_valid_loss, res.best_step);
         printf("; adapters in %s\n", cfg.out);

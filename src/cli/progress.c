@@ -79,10 +79,10 @@ static void on_start(void *ctx, const vt_train_start *s) {
     vt_progress *p = ctx;
     char text[1024];
     snprintf(text, sizeof text, "%s %zu layers (%zu trainable parameters, %.2f%% of %.3f B); %zu training rows%s; "
-                                "%ld steps%s%s",
+                                "%ld steps; world size %d%s%s",
              s->fine_tune_type, s->adapted_layers, s->trainable_params, 100.0 * (double)s->trainable_params / s->model_params,
              s->model_params / 1e9, s->train_rows, s->valid_rows ? "" : ", no validation", s->total_steps,
-             s->resumed_from ? ", resuming from " : "", s->resumed_from ? s->resumed_from : "");
+             s->world_size, s->resumed_from ? ", resuming from " : "", s->resumed_from ? s->resumed_from : "");
     line(p, text);
     if (s->estimated_peak_bytes > 0) {
         snprintf(text, sizeof text, "memory: %.2f GB after setup, about %.2f GB at a step's peak (estimated)%s",

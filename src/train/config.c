@@ -99,6 +99,11 @@ static const field fields[] = {
     F("save_every", "save-every", "N", T_INT, save_every, "optimizer steps between checkpoints"),
     F("keep_last", "keep-last", "N", T_INT, keep_last, "checkpoints to keep"),
     F("max_bad_steps", "max-bad-steps", "N", T_INT, max_bad_steps, "stop after this many non-finite steps in a row"),
+    F("distributed_timeout", "distributed-timeout", "S", T_DOUBLE, distributed_timeout,
+      "data-parallel runs: seconds a rank waits for the others in a collective before the run stops with an error"),
+    F("world_size", "world-size", "N", T_INT, world_size,
+      "recorded in the run's config.yaml: the processes that trained it (the launcher sets it; a value given here "
+      "is ignored)"),
 };
 enum { N_FIELDS = sizeof fields / sizeof *fields };
 
@@ -143,6 +148,8 @@ void vt_train_config_defaults(vt_train_config *c) {
         .val_batches = -1,
         .save_every = 100,
         .keep_last = 3,
+        .distributed_timeout = 300,
+        .world_size = 1,
         .max_bad_steps = 5,
         .compile = true,
         .memory_check = true,
@@ -709,6 +716,8 @@ int vt_train_config_validate(const vt_train_config *c) {
     if (c->save_every < 1) return vt_err("save_every must be at least 1 (got %d)", c->save_every);
     if (c->keep_last < 1) return vt_err("keep_last must be at least 1 (got %d)", c->keep_last);
     if (c->max_bad_steps < 1) return vt_err("max_bad_steps must be at least 1 (got %d)", c->max_bad_steps);
+    if (!(c->distributed_timeout >= 1))
+        return vt_err("distributed_timeout must be at least 1 second (got %g)", c->distributed_timeout);
     if (c->pad_to_multiple < 0 || c->pad_to_multiple > 4096)
         return vt_err("pad_to_multiple must be in [0, 4096] (0: automatic; got %d)", c->pad_to_multiple);
     return 0;

@@ -81,6 +81,9 @@ typedef struct {
     int save_every;
     int keep_last;
     int max_bad_steps;       /* stop after this many non-finite steps in a row */
+    /* data-parallel training (docs/DISTRIBUTED.md) */
+    double distributed_timeout; /* seconds a collective may wait for the other ranks before the run stops */
+    int world_size;          /* recorded: the processes that trained the run (the launcher decides, not this) */
 } vt_train_config;
 
 /* Defaults (LLaMA-Factory's for Qwen3-VL where it has them: r 8, alpha 16, lr 1e-4, cosine, warm-up 0.1;

@@ -14,11 +14,18 @@ static int row_features(const vt_model *m, const vt_encoded *e, vt_vision_featur
 }
 
 int vt_vision_cache_build(vt_vision_cache *c, const vt_model *m, const vt_rows *rows) {
+    return vt_vision_cache_build_some(c, m, rows, NULL);
+}
+
+int vt_vision_cache_build_some(vt_vision_cache *c, const vt_model *m, const vt_rows *rows, const bool *needed) {
     *c = (vt_vision_cache){.n = rows->n};
     c->arena = mx_arena_new();
     c->rows = calloc(rows->n + 1, sizeof *c->rows);
-    if (!c->arena || !c->rows) return vt_err("out of memory");
+    c->built = calloc(rows->n + 1, sizeof *c->built);
+    if (!c->arena || !c->rows || !c->built) return vt_err("out of memory");
     for (size_t i = 0; i < rows->n; i++) {
+        if (needed && !needed[i]) continue;
+        c->built[i] = true;
         if (!rows->rows[i].n_images) continue;
         mx_arena *scope = mx_scope_begin();
         vt_vision_features *f = &c->rows[i];
@@ -41,6 +48,9 @@ int vt_vision_cache_gather(const vt_vision_cache *c, const size_t *samples, size
     mx_array *parts = malloc((n + 1) * sizeof *parts);
     if (!parts) return vt_err("out of memory");
     int rc = 0;
+    for (size_t i = 0; rc == 0 && i < n; i++)
+        if (samples[i] >= c->n || !c->built[samples[i]])
+            rc = vt_err("vision features of row %zu were not cached by this process", samples[i]);
     for (int d = -1; rc == 0 && d < VT_MAX_DEEPSTACK; d++) {
         size_t k = 0;
         for (size_t i = 0; i < n; i++) {
@@ -58,6 +68,7 @@ int vt_vision_cache_gather(const vt_vision_cache *c, const size_t *samples, size
 
 void vt_vision_cache_free(vt_vision_cache *c) {
     free(c->rows);
+    free(c->built);
     mx_arena_free(c->arena);
     *c = (vt_vision_cache){0};
 }

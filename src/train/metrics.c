@@ -93,6 +93,7 @@ int vt_metrics_train(vt_metrics *m, const vt_train_report *r) {
     cJSON_AddNumberToObject(o, "trained_tokens", r->trained_tokens);
     cJSON_AddNumberToObject(o, "ms_per_step", r->ms_per_step);
     cJSON_AddNumberToObject(o, "peak_mem_gb", r->peak_mem_gb);
+    if (m->world_size > 0) cJSON_AddNumberToObject(o, "world_size", m->world_size);
     TRY(write_line(m, o));
     return push(&m->train, &m->n_train, &m->cap_train, r->step, r->loss);
 }
@@ -102,6 +103,7 @@ int vt_metrics_valid(vt_metrics *m, long step, double loss) {
     cJSON_AddNumberToObject(o, "step", (double)step);
     cJSON_AddNumberToObject(o, "val_loss", loss);
     cJSON_AddNumberToObject(o, "val_ppl", exp(loss));
+    if (m->world_size > 0) cJSON_AddNumberToObject(o, "world_size", m->world_size);
     TRY(write_line(m, o));
     return push(&m->valid, &m->n_valid, &m->cap_valid, step, loss);
 }

@@ -22,6 +22,7 @@ typedef struct {
     size_t n_train, cap_train;
     vt_point *valid;     /* validation loss per evaluation; owned */
     size_t n_valid, cap_valid;
+    int world_size;      /* > 0: written as "world_size" in every record (the processes training the run) */
 } vt_metrics;
 
 /* One optimizer step, as reported. */

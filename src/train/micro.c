@@ -6,6 +6,7 @@
 int vt_micro_batch_make(vt_micro_batch *mb, const vt_rows *rows, const vt_vision_cache *vision, const vt_micro *plan,
                         int32_t pad_id, int pad_multiple) {
     *mb = (vt_micro_batch){0};
+    if (plan->n == 0) return 0; /* a rank's empty share of a small micro-batch: nothing to compute */
     const vt_encoded **samples = malloc((plan->n + 1) * sizeof *samples);
     if (!samples) return vt_err("out of memory");
     for (size_t i = 0; i < plan->n; i++) samples[i] = &rows->rows[plan->samples[i]];

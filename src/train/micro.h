@@ -20,7 +20,8 @@ typedef struct {
 } vt_micro_batch;
 
 /* vision: the rows' cached features, or NULL to feed pixels to the tower; rows are padded with pad_id to a
- * length that is a multiple of pad_multiple (1: the longest row). */
+ * length that is a multiple of pad_multiple (1: the longest row).  An empty plan gives an empty micro-batch
+ * (no targets, no arrays). */
 int vt_micro_batch_make(vt_micro_batch *mb, const vt_rows *rows, const vt_vision_cache *vision, const vt_micro *plan,
                         int32_t pad_id, int pad_multiple);
 void vt_micro_batch_clear(vt_micro_batch *mb);

@@ -139,9 +139,23 @@ static int all_finite(mx_array x, mx_array *out) {
     return mx_logical_not(out, a);
 }
 
+int vt_adamw_flatten(const vt_adamw *opt, const mx_array *grads, mx_array *flat) {
+    return concat_flat(grads, opt->n, flat);
+}
+
 int vt_adamw_step(vt_adamw *opt, vt_params *params, const mx_array *grads, double lr, double max_norm,
                   mx_array loss, mx_array *norm_out, mx_array *applied) {
     if (params->n != opt->n) return vt_err("optimizer made for %zu parameters, given %zu", opt->n, params->n);
+    mx_array g;
+    TRY(concat_flat(grads, params->n, &g));
+    return vt_adamw_step_flat(opt, params, g, lr, max_norm, loss, norm_out, applied);
+}
+
+int vt_adamw_step_flat(vt_adamw *opt, vt_params *params, mx_array g, double lr, double max_norm, mx_array loss,
+                       mx_array *norm_out, mx_array *applied) {
+    if (params->n != opt->n) return vt_err("optimizer made for %zu parameters, given %zu", opt->n, params->n);
+    if (mx_ndim(g) != 1 || mx_size(g) != opt->offsets[opt->n])
+        return vt_err("flat gradient of %zu elements, the parameters have %zu", mx_size(g), opt->offsets[opt->n]);
     if (!opt->kernel) {
         mx_function *f;
         TRY(mx_function_new(&f, kernel, &opt->cfg));
@@ -152,9 +166,8 @@ int vt_adamw_step(vt_adamw *opt, vt_params *params, const mx_array *grads, doubl
     long t = opt->step + 1;
     double bc1 = opt->cfg.bias_correction ? 1.0 - pow(opt->cfg.beta1, (double)t) : 1.0;
     double bc2 = opt->cfg.bias_correction ? 1.0 - pow(opt->cfg.beta2, (double)t) : 1.0;
-    mx_array g, norm, scale, ok, in[9], out[3];
+    mx_array norm, scale, ok, in[9], out[3];
     size_t n_out;
-    TRY(concat_flat(grads, params->n, &g));
     TRY(mx_square(&norm, g));
     TRY(mx_sum(&norm, norm, NULL, 0, false));
     TRY(mx_sqrt(&norm, norm));

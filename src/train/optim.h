@@ -51,6 +51,12 @@ int vt_adamw_set_moments(vt_adamw *opt, const mx_array *m, const mx_array *v);
  * own arrays are replaced. */
 int vt_adamw_step(vt_adamw *opt, vt_params *params, const mx_array *grads, double lr, double max_norm,
                   mx_array loss, mx_array *norm, mx_array *applied);
+/* The same from the gradient already laid end to end (float32 [offsets[n]], as vt_adamw_flatten makes it):
+ * data-parallel training sums this one vector over the processes. */
+int vt_adamw_step_flat(vt_adamw *opt, vt_params *params, mx_array flat_grad, double lr, double max_norm,
+                       mx_array loss, mx_array *norm, mx_array *applied);
+/* grads[i] (parameter order) as one float32 vector, in the current arena. */
+int vt_adamw_flatten(const vt_adamw *opt, const mx_array *grads, mx_array *flat);
 /* The same without clipping or a finiteness check. */
 int vt_adamw_update(vt_adamw *opt, vt_params *params, const mx_array *grads, double lr);
 void vt_adamw_free(vt_adamw *opt);

@@ -109,3 +109,27 @@ int vt_plan_epoch(vt_epoch_plan *out, const size_t *lengths, size_t n, const vt_
     if (rc) vt_epoch_plan_free(out);
     return rc;
 }
+
+void vt_micro_free(vt_micro *m) {
+    if (!m) return;
+    free(m->samples), free(m->row_of);
+    *m = (vt_micro){0};
+}
+
+int vt_micro_shard(const vt_micro *m, int rank, int world, vt_micro *out) {
+    *out = (vt_micro){0};
+    if (world < 1 || rank < 0 || rank >= world) return vt_err("rank %d of a group of %d", rank, world);
+    out->samples = malloc((m->n + 1) * sizeof *out->samples);
+    if (m->row_of) out->row_of = malloc((m->n + 1) * sizeof *out->row_of);
+    if (!out->samples || (m->row_of && !out->row_of)) {
+        vt_micro_free(out);
+        return vt_err("out of memory");
+    }
+    for (size_t i = 0; i < m->n; i++) {
+        long unit = m->row_of ? m->row_of[i] : (long)i; /* a packed row travels whole */
+        if (unit % world != rank) continue;
+        if (m->row_of) out->row_of[out->n] = (int)(unit / world);
+        out->samples[out->n++] = m->samples[i];
+    }
+    return 0;
+}

@@ -33,4 +33,13 @@ typedef struct {
 int vt_plan_epoch(vt_epoch_plan *out, const size_t *lengths, size_t n, const vt_plan_options *opt);
 void vt_epoch_plan_free(vt_epoch_plan *p);
 
+/* The share of micro-batch `m` that rank `rank` of `world` processes in data-parallel training: the samples
+ * at positions rank, rank + world, rank + 2·world, ... of `m`, or, in a packed plan, the whole packed rows
+ * rank, rank + world, ... (renumbered from 0).  Shares are disjoint, their union is `m`, their sizes differ
+ * by at most one sample (row), and a share may be empty (out->n == 0) when `m` is smaller than the group.
+ * Round-robin rather than contiguous blocks because a length-bucketed micro-batch is sorted by length:
+ * blocks would give one rank all the long samples. */
+int vt_micro_shard(const vt_micro *m, int rank, int world, vt_micro *out);
+void vt_micro_free(vt_micro *m);
+
 #endif

@@ -18,6 +18,7 @@
 #include "model/memory.h"
 #include "session/session.h"
 #include "train/checkpoint.h"
+#include "train/dist.h"
 #include "train/features.h"
 #include "train/micro.h"
 #include "train/optim.h"
@@ -51,7 +52,11 @@ typedef struct {
     bool compile;                          /* decoder layers traced and fused */
     char out[4096];                        /* cfg->out without trailing slashes */
     int lock_fd;                           /* the run directory's lock (-1: none yet) */
+    vt_dist dist;                          /* the data-parallel group (a group of one: this process alone) */
 } run;
+
+/* Rank 0 alone writes the run's files and reports; the other ranks are quiet unless they fail. */
+static bool writes(const run *r) { return r->dist.rank == 0; }
 
 /* The vision features a split's micro-batches use: NULL when the tower runs (it is being trained). */
 static const vt_vision_cache *vision_of(const run *r, const vt_rows *rows) {
@@ -100,11 +105,7 @@ static int load_rows(run *r) {
     free(files[0]), free(files[1]);
     TRY(rc);
     if (r->train.n == 0) return vt_err("%s: no usable training rows", cfg->data);
-    if (cfg->train_vision) return 0;
-    TRY(vt_vision_cache_build(&r->train_vision, r->session.model, &r->train));
-    TRY(vt_vision_cache_build(&r->valid_vision, r->session.model, &r->valid));
-    /* every feature the run needs is cached: the tower's weights (0.8 GB at 4B size) can go */
-    return vt_model_release_vision(r->session.model);
+    return 0;
 }
 
 static int attach_adapters(run *r, const char *checkpoint) {
@@ -146,6 +147,77 @@ static int setup_schedule(run *r) {
         r->total_steps = steps < 1 ? 1 : steps;
     }
     return vt_train_config_schedule(cfg, r->total_steps, &r->sched);
+}
+
+/* Marks the samples of this rank's share of micro-batch m; *marked counts the rows marked so far. */
+static int mark_share(const run *r, const vt_micro *m, bool *needed, size_t *marked) {
+    vt_micro share;
+    TRY(vt_micro_shard(m, r->dist.rank, r->dist.size, &share));
+    for (size_t i = 0; i < share.n; i++) {
+        *marked += !needed[share.samples[i]];
+        needed[share.samples[i]] = true;
+    }
+    vt_micro_free(&share);
+    return 0;
+}
+
+/* The training rows this rank will process from the run's position to its last step (every epoch's plan is
+ * a function of the seed, so the rest of the run is known). */
+static int train_rows_needed(run *r, bool *needed) {
+    long epoch = r->st.epoch, micro = r->st.micro;
+    long left = (r->total_steps - r->st.step) * r->cfg->grad_accumulation_steps;
+    size_t marked = 0;
+    while (left > 0 && marked < r->train.n) {
+        TRY(plan_for(r, epoch));
+        if ((size_t)micro >= r->plan.n) {
+            epoch++, micro = 0;
+            continue;
+        }
+        TRY(mark_share(r, &r->plan.micro[micro++], needed, &marked));
+        left--;
+    }
+    return 0;
+}
+
+/* The validation plan: every row in file order, batched like training (the first val_batches micro-batches
+ * are used). */
+static int valid_plan(const run *r, vt_epoch_plan *plan, size_t *used) {
+    const vt_train_config *cfg = r->cfg;
+    vt_plan_options o = {.batch_size = cfg->batch_size, .pack_length = cfg->pack ? cfg->max_seq_length : 0};
+    TRY(vt_plan_epoch(plan, r->valid.lengths, r->valid.n, &o));
+    *used = cfg->val_batches < 0 || (size_t)cfg->val_batches > plan->n ? plan->n : (size_t)cfg->val_batches;
+    return 0;
+}
+
+static int valid_rows_needed(run *r, bool *needed) {
+    vt_epoch_plan plan;
+    size_t used, marked = 0;
+    TRY(valid_plan(r, &plan, &used));
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < used; i++) rc = mark_share(r, &plan.micro[i], needed, &marked);
+    vt_epoch_plan_free(&plan);
+    return rc;
+}
+
+/* A frozen tower's features, computed once.  A data-parallel rank computes them for its own rows only: its
+ * share of every micro-batch it will process (of the rest of the run for training rows, of the validation plan
+ * for validation rows); one process alone computes them for every row, as it always did. */
+static int cache_vision(run *r) {
+    if (r->cfg->train_vision) return 0;
+    bool *train = NULL, *valid = NULL;
+    int rc = 0;
+    if (r->dist.collective) {
+        train = calloc(r->train.n + 1, 1), valid = calloc(r->valid.n + 1, 1);
+        rc = train && valid ? 0 : vt_err("out of memory");
+        if (rc == 0) rc = train_rows_needed(r, train);
+        if (rc == 0 && r->valid.n) rc = valid_rows_needed(r, valid);
+    }
+    if (rc == 0) rc = vt_vision_cache_build_some(&r->train_vision, r->session.model, &r->train, train);
+    if (rc == 0) rc = vt_vision_cache_build_some(&r->valid_vision, r->session.model, &r->valid, valid);
+    free(train), free(valid);
+    TRY(rc);
+    /* every feature the run needs is cached: the tower's weights (0.8 GB at 4B size) can go */
+    return vt_model_release_vision(r->session.model);
 }
 
 static int open_session(run *r) {
@@ -220,7 +292,7 @@ static vt_train_start start_of(run *r, const char *checkpoint) {
     return (vt_train_start){.fine_tune_type = r->cfg->fine_tune_type, .adapted_layers = vt_lora_count(r->lora),
                             .trainable_params = trainable, .model_params = (double)(m->n_params_text + m->n_params_vision),
                             .train_rows = r->train.n, .valid_rows = r->valid.n, .total_steps = r->total_steps,
-                            .first_step = r->st.step, .resumed_from = checkpoint};
+                            .first_step = r->st.step, .resumed_from = checkpoint, .world_size = r->dist.size};
 }
 
 /* --out may start a run when it is missing or empty: a run already there is continued with --resume, and
@@ -276,15 +348,28 @@ static int find_checkpoint(run *r, bool in_place, char *checkpoint, size_t cap) 
     return 0;
 }
 
+/* metrics.jsonl (continued after a resume) and config.yaml, both recording the group's size. */
+static int open_outputs(run *r) {
+    char path[4200];
+    TRY(vt_path_join(path, sizeof path, r->out, "metrics.jsonl"));
+    TRY(vt_metrics_open(&r->metrics, path, r->st.step));
+    r->metrics.world_size = r->dist.size;
+    vt_train_config recorded = *r->cfg; /* borrows the strings: only read */
+    recorded.world_size = r->dist.size;
+    TRY(vt_path_join(path, sizeof path, r->out, "config.yaml"));
+    return vt_train_config_save(&recorded, path);
+}
+
 /* Everything that can refuse the run (settings, model, data, checkpoint) runs before the run directory is
  * made: a refused run leaves nothing behind. */
 static int setup(run *r) {
     const vt_train_config *cfg = r->cfg;
-    char checkpoint[4200] = "", path[4200];
+    char checkpoint[4200] = "";
     TRY(vt_path_trim(r->out, sizeof r->out, cfg->out));
     bool in_place = cfg->resume && vt_same_file(cfg->resume, r->out);
-    if (!in_place) TRY(check_new_out(r->out));
-    if (cfg->resume) TRY(find_checkpoint(r, in_place, checkpoint, sizeof checkpoint));
+    /* rank 0 alone checks, locks and cleans the run directory; every rank reads the checkpoint */
+    if (writes(r) && !in_place) TRY(check_new_out(r->out));
+    if (cfg->resume) TRY(find_checkpoint(r, in_place && writes(r), checkpoint, sizeof checkpoint));
     const char *from = checkpoint[0] ? checkpoint : NULL;
     TRY(open_session(r));
     /* the fused attention backward (cuDNN) needs lengths in multiples of 128 on a GPU */
@@ -297,13 +382,12 @@ static int setup(run *r) {
     r->st = (vt_run_state){.best_valid = NAN, .best_step = -1};
     if (from) TRY(vt_checkpoint_load_state(from, &r->st, &r->opt, vt_lora_params(r->lora)));
     TRY(setup_schedule(r));
+    TRY(cache_vision(r));
     vt_train_start start = start_of(r, from);
     TRY(check_memory(r, &start));
-    if (!in_place) TRY(create_run_dir(r));
-    TRY(vt_path_join(path, sizeof path, r->out, "metrics.jsonl"));
-    TRY(vt_metrics_open(&r->metrics, path, r->st.step));
-    TRY(vt_path_join(path, sizeof path, r->out, "config.yaml"));
-    TRY(vt_train_config_save(cfg, path));
+    /* rank 0 alone owns the run directory */
+    if (writes(r) && !in_place) TRY(create_run_dir(r));
+    if (writes(r)) TRY(open_outputs(r));
     TRY(mx_function_new(&r->loss_fn, loss_callback, r));
     if (r->cb.on_start) r->cb.on_start(r->cb.ctx, &start);
     return 0;
@@ -339,7 +423,10 @@ static int next_micro(run *r, const vt_micro **out) {
 typedef struct {
     double loss, grad_norm, tokens, real_tokens;
     bool skipped;
+    bool stop;        /* data-parallel: some rank was asked to stop (all ranks stop after this step) */
 } step_result;
+
+static bool stop_requested(const run *r) { return r->cb.should_stop && r->cb.should_stop(r->cb.ctx); }
 
 static int accumulate(mx_array *sum, const mx_array *add, size_t n, bool first) {
     for (size_t i = 0; i < n; i++) {
@@ -363,7 +450,10 @@ static int gradients(run *r, vt_micro_batch *mb, int n_mb, size_t supervised, mx
     for (int k = 0; rc == 0 && k < n_mb; k++) {
         if (mb[k].batch.n_targets == 0) continue;
         r->current = &mb[k], r->scale = 1.0 / (double)supervised;
-        vt_lora_set_training(r->lora, true, vt_mix64((uint64_t)r->cfg->seed ^ vt_mix64((uint64_t)r->st.step * 64 + k)));
+        /* dropout masks: a function of (seed, step, micro-batch), and of the rank, whose rows differ */
+        uint64_t rank_mix = r->dist.rank ? vt_mix64(0x5eed0000u + (uint64_t)r->dist.rank) : 0;
+        vt_lora_set_training(r->lora, true,
+                             vt_mix64((uint64_t)r->cfg->seed ^ vt_mix64((uint64_t)r->st.step * 64 + k) ^ rank_mix));
         mx_array values[2];
         size_t nv;
         rc = mx_value_and_grad(r->loss_fn, params->values, np, argnums, np, values, 2, &nv, g) ||
@@ -381,13 +471,14 @@ static int gradients(run *r, vt_micro_batch *mb, int n_mb, size_t supervised, mx
 
 /* Clips and applies AdamW at this step's learning rate, unless the loss or the gradient is not finite
  * (decided on the device, so that the step needs one evaluation: parameters, moments, loss and norm). */
-static int update(run *r, mx_array *grads, mx_array loss_sum, size_t supervised, step_result *res) {
+static int update(run *r, mx_array *grads, mx_array flat, mx_array loss_sum, size_t supervised, step_result *res) {
     vt_params *params = vt_lora_params(r->lora);
     size_t np = params->n;
     mx_array loss, norm, ok;
+    double lr = vt_schedule_lr(&r->sched, r->st.step);
     TRY(mx_mul_scalar(&loss, loss_sum, 1.0 / (double)supervised));
-    TRY(vt_adamw_step(&r->opt, params, grads, vt_schedule_lr(&r->sched, r->st.step), r->cfg->max_grad_norm, loss,
-                      &norm, &ok));
+    if (flat) TRY(vt_adamw_step_flat(&r->opt, params, flat, lr, r->cfg->max_grad_norm, loss, &norm, &ok));
+    else TRY(vt_adamw_step(&r->opt, params, grads, lr, r->cfg->max_grad_norm, loss, &norm, &ok));
     mx_array *all = malloc((np + 6) * sizeof *all);
     if (!all) return vt_err("out of memory");
     memcpy(all, params->values, np * sizeof *all);
@@ -404,25 +495,80 @@ static int update(run *r, mx_array *grads, mx_array loss_sum, size_t supervised,
     return 0;
 }
 
+/* Data-parallel: [this rank's gradient sum (flat) | loss sum | supervised tokens | stop request], summed over
+ * the ranks in one all-reduce.  *flat and *loss_sum become the group's sums.  A rank with no supervised
+ * tokens in the step (grads unset) contributes zeros. */
+static int all_reduce(run *r, const mx_array *grads, mx_array *loss_sum, size_t local_tokens, size_t step_tokens,
+                      mx_array *flat, step_result *res) {
+    int total = (int)r->opt.offsets[r->opt.n], one = 1, two = 2;
+    mx_array parts[3], sum, tail;
+    if (grads[0]) {
+        TRY(vt_adamw_flatten(&r->opt, grads, &parts[0]));
+        TRY(mx_astype(&parts[1], *loss_sum, MX_FLOAT32));
+        TRY(mx_reshape(&parts[1], parts[1], &one, 1));
+    } else {
+        TRY(mx_zeros(&parts[0], &total, 1, MX_FLOAT32));
+        TRY(mx_zeros(&parts[1], &one, 1, MX_FLOAT32));
+    }
+    float mine[2] = {(float)local_tokens, stop_requested(r) ? 1.0f : 0.0f}, all[2];
+    TRY(mx_from_data(&parts[2], mine, &two, 1, MX_FLOAT32));
+    TRY(mx_concatenate(&sum, parts, 3, 0));
+    TRY(vt_dist_sum(&r->dist, sum, "the gradient all-reduce", &sum));
+    TRY(mx_slice_axis(&tail, sum, 0, total + 1, total + 3));
+    TRY(mx_to_f32(tail, all, 2));
+    if (fabs((double)all[0] - (double)step_tokens) > 1e-6 * (double)step_tokens)
+        return vt_err("the ranks trained on %.0f supervised tokens but the step has %zu: were all ranks given the "
+                      "same data and settings?", (double)all[0], step_tokens);
+    res->stop = all[1] > 0;
+    TRY(mx_slice_axis(flat, sum, 0, 0, total));
+    TRY(mx_slice_axis(loss_sum, sum, 0, total, total + 1));
+    return mx_sum(loss_sum, *loss_sum, NULL, 0, false);
+}
+
+/* Supervised and real (not padding) tokens of a whole micro-batch, from its rows: every rank knows the
+ * step's totals without asking the others, so each scales its gradient by the same 1 / supervised. */
+static void micro_counts(const vt_rows *rows, const vt_micro *m, size_t *supervised, double *real) {
+    for (size_t i = 0; i < m->n; i++) {
+        *supervised += vt_example_targets(&rows->rows[m->samples[i]], 0, NULL, NULL);
+        *real += (double)rows->lengths[m->samples[i]];
+    }
+}
+
+/* The next micro-batch, or this rank's share of it, assembled; the whole micro-batch's token counts added. */
+static int next_batch(run *r, vt_micro_batch *mb, size_t *supervised, double *real) {
+    const vt_micro *plan;
+    *mb = (vt_micro_batch){0};
+    TRY(next_micro(r, &plan));
+    if (!r->dist.collective) {
+        TRY(vt_micro_batch_make(mb, &r->train, vision_of(r, &r->train), plan, r->session.pad_id, r->pad_multiple));
+        *supervised += mb->batch.n_targets, *real += (double)mb->batch.n_real_tokens;
+        return 0;
+    }
+    vt_micro share;
+    micro_counts(&r->train, plan, supervised, real);
+    TRY(vt_micro_shard(plan, r->dist.rank, r->dist.size, &share));
+    int rc = vt_micro_batch_make(mb, &r->train, vision_of(r, &r->train), &share, r->session.pad_id, r->pad_multiple);
+    vt_micro_free(&share);
+    return rc;
+}
+
 static int train_step(run *r, step_result *res) {
     int accum = r->cfg->grad_accumulation_steps;
     vt_micro_batch mb[MAX_ACCUMULATION];
     if (accum > MAX_ACCUMULATION) return vt_err("grad_accumulation_steps above %d is not supported", MAX_ACCUMULATION);
     *res = (step_result){0};
-    size_t supervised = 0;
+    size_t supervised = 0, mine = 0; /* the step's supervised tokens, and those of this rank's share */
     int made = 0, rc = 0;
     for (; rc == 0 && made < accum; made++) {
-        const vt_micro *plan;
-        mb[made] = (vt_micro_batch){0};
-        rc = next_micro(r, &plan) || vt_micro_batch_make(&mb[made], &r->train, vision_of(r, &r->train), plan,
-                                                         r->session.pad_id, r->pad_multiple);
-        supervised += mb[made].batch.n_targets, res->real_tokens += (double)mb[made].batch.n_real_tokens;
+        rc = next_batch(r, &mb[made], &supervised, &res->real_tokens);
+        mine += mb[made].batch.n_targets;
     }
-    mx_array *grads = calloc(vt_lora_params(r->lora)->n + 1, sizeof *grads), loss_sum = NULL;
+    mx_array *grads = calloc(vt_lora_params(r->lora)->n + 1, sizeof *grads), loss_sum = NULL, flat = NULL;
     if (rc == 0 && !grads) rc = vt_err("out of memory");
     if (rc == 0 && supervised == 0) rc = vt_err("a training step has no supervised tokens");
     if (rc == 0) rc = gradients(r, mb, made, supervised, grads, &loss_sum);
-    if (rc == 0) rc = update(r, grads, loss_sum, supervised, res);
+    if (rc == 0 && r->dist.collective) rc = all_reduce(r, grads, &loss_sum, mine, supervised, &flat, res);
+    if (rc == 0) rc = update(r, grads, flat, loss_sum, supervised, res);
     res->tokens = (double)supervised;
     for (int k = 0; k < made; k++) vt_micro_batch_clear(&mb[k]);
     free(grads);
@@ -431,21 +577,44 @@ static int train_step(run *r, step_result *res) {
 
 /* ------------------------------------------------ validation, checkpoints ---- */
 
+/* Data-parallel: the loss sum and token count of every rank's shares, summed over the ranks. */
+static int reduce_valid(run *r, double *sum, double *tokens) {
+    float pair[2] = {(float)*sum, (float)*tokens};
+    int two = 2;
+    mx_array a;
+    mx_arena *scope = mx_scope_begin(); /* validation's own scopes have ended: these handles need one */
+    int rc = mx_from_data(&a, pair, &two, 1, MX_FLOAT32) || vt_dist_sum(&r->dist, a, "the validation all-reduce", &a) ||
+             mx_to_f32(a, pair, 2);
+    mx_scope_end(scope);
+    TRY(rc);
+    *sum = pair[0], *tokens = pair[1];
+    return 0;
+}
+
+/* Validation micro-batch i (this rank's share of it when data-parallel). */
+static int valid_batch(run *r, const vt_micro *whole, vt_micro_batch *mb) {
+    *mb = (vt_micro_batch){0};
+    if (!r->dist.collective)
+        return vt_micro_batch_make(mb, &r->valid, vision_of(r, &r->valid), whole, r->session.pad_id, r->pad_multiple);
+    vt_micro share;
+    TRY(vt_micro_shard(whole, r->dist.rank, r->dist.size, &share));
+    int rc = vt_micro_batch_make(mb, &r->valid, vision_of(r, &r->valid), &share, r->session.pad_id, r->pad_multiple);
+    vt_micro_free(&share);
+    return rc;
+}
+
 static int validate(run *r, double *loss_out) {
-    const vt_train_config *cfg = r->cfg;
     vt_epoch_plan plan;
-    vt_plan_options o = {.batch_size = cfg->batch_size, .pack_length = cfg->pack ? cfg->max_seq_length : 0};
-    TRY(vt_plan_epoch(&plan, r->valid.lengths, r->valid.n, &o));
+    size_t limit;
+    TRY(valid_plan(r, &plan, &limit));
     double sum = 0, tokens = 0;
     int rc = 0;
     vt_lora_set_training(r->lora, false, 0);
-    size_t limit = cfg->val_batches < 0 ? plan.n : (size_t)cfg->val_batches;
     vt_params *params = vt_lora_params(r->lora);
-    for (size_t i = 0; rc == 0 && i < plan.n && i < limit; i++) {
+    for (size_t i = 0; rc == 0 && i < limit; i++) {
         mx_arena *scope = mx_scope_begin();
         vt_micro_batch mb;
-        rc = vt_micro_batch_make(&mb, &r->valid, vision_of(r, &r->valid), &plan.micro[i], r->session.pad_id,
-                                 r->pad_multiple);
+        rc = valid_batch(r, &plan.micro[i], &mb);
         if (rc == 0 && mb.batch.n_targets) {
             r->current = &mb, r->scale = 1.0;
             mx_array out[2];
@@ -459,6 +628,7 @@ static int validate(run *r, double *loss_out) {
         mx_scope_end(scope);
     }
     vt_epoch_plan_free(&plan);
+    if (rc == 0 && r->dist.collective) rc = reduce_valid(r, &sum, &tokens);
     if (rc) return -1;
     *loss_out = tokens > 0 ? sum / tokens : NAN;
     return 0;
@@ -476,17 +646,20 @@ static int save_best(run *r) {
 static int run_validation(run *r) {
     double loss;
     TRY(validate(r, &loss));
-    TRY(vt_metrics_valid(&r->metrics, r->st.step, loss));
+    if (writes(r)) TRY(vt_metrics_valid(&r->metrics, r->st.step, loss));
     bool better = isnan(r->st.best_valid) || loss < r->st.best_valid;
     if (r->cb.on_valid) r->cb.on_valid(r->cb.ctx, r->st.step, loss, better);
     if (!better) return 0;
     r->st.best_valid = loss, r->st.best_step = r->st.step;
-    return save_best(r);
+    return writes(r) ? save_best(r) : 0;
 }
 
 static int save_checkpoint(run *r) {
+    if (!writes(r)) return 0;
     char plot[4200];
-    TRY(vt_checkpoint_save(r->out, r->lora, &r->opt, &r->st, r->cfg, r->cfg->keep_last));
+    vt_train_config recorded = *r->cfg; /* borrows the strings: only read */
+    recorded.world_size = r->dist.size;
+    TRY(vt_checkpoint_save(r->out, r->lora, &r->opt, &r->st, &recorded, r->cfg->keep_last));
     TRY(vt_lora_save(r->lora, r->out));
     TRY(vt_path_join(plot, sizeof plot, r->out, "loss.svg"));
     return vt_metrics_plot(&r->metrics, plot);
@@ -511,7 +684,7 @@ static int after_step(run *r, const step_result *s, double step_seconds, window 
         .tokens_per_s = w->seconds > 0 ? w->tokens / w->seconds : 0, .trained_tokens = r->st.trained_tokens,
         .peak_mem_gb = (double)peak / 1e9, .ms_per_step = step_seconds * 1e3, .skipped = s->skipped,
     };
-    if (report) TRY(vt_metrics_train(&r->metrics, &rep));
+    if (report && writes(r)) TRY(vt_metrics_train(&r->metrics, &rep));
     if (r->cb.on_step) r->cb.on_step(r->cb.ctx, &rep, report);
     if (report) *w = (window){0};
     return 0;
@@ -536,7 +709,8 @@ static int loop(run *r, vt_train_result *res) {
         bool last = r->st.step == r->total_steps;
         if (r->valid.n && cfg->steps_per_eval > 0 && (r->st.step % cfg->steps_per_eval == 0 || last))
             TRY(run_validation(r));
-        if (r->cb.should_stop && r->cb.should_stop(r->cb.ctx)) {
+        /* data-parallel ranks stop together: a request anywhere travelled in the step's all-reduce */
+        if (r->dist.collective ? s.stop : stop_requested(r)) {
             res->interrupted = true;
             return save_checkpoint(r);
         }
@@ -548,13 +722,20 @@ static int loop(run *r, vt_train_result *res) {
 int vt_train(const vt_train_config *cfg, const vt_train_callbacks *cb, vt_train_result *result) {
     TRY(vt_train_config_validate(cfg));
     run r = {.cfg = cfg, .plan_epoch = -1, .lock_fd = -1};
+    TRY(vt_dist_open(&r.dist, cfg->distributed_timeout));
     if (cb) r.cb = *cb;
+    if (!writes(&r)) /* quiet, but still asked whether to stop */
+        r.cb = (vt_train_callbacks){.ctx = r.cb.ctx, .should_stop = r.cb.should_stop};
     vt_train_result res = {.best_valid_loss = NAN, .best_step = -1};
     int rc = setup(&r);
     if (rc == 0) rc = loop(&r, &res);
     res.steps_done = r.st.step;
     res.best_valid_loss = r.st.best_valid, res.best_step = r.st.best_step;
     teardown(&r);
+    int rank = r.dist.rank, size = r.dist.size;
+    res.rank = rank, res.world_size = size;
+    vt_dist_close(&r.dist);
+    if (rc && size > 1) vt_err_context("rank %d of %d", rank, size);
     if (rc == 0 && result) *result = res;
     return rc;
 }

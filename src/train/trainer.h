@@ -20,6 +20,10 @@
  * nothing, a killed one a directory that resume continues (from step 0 before the first checkpoint).  A
  * resume uses the newest checkpoint whose files match their checksums, after removing what a kill left.
  *
+ * Data-parallel (docs/DISTRIBUTED.md): started by MLX's launcher or mpirun, every process joins the group,
+ * processes its share of each micro-batch, and the gradients, loss and token counts are summed in one
+ * all-reduce per step; rank 0 alone writes files and calls on_start/on_step/on_valid and `log`.
+ *
  * The trainer prints nothing and touches nothing of its host (no signal handlers): what happens is
  * reported to the callbacks, and the host asks it to stop through should_stop (the CLI turns SIGINT and
  * SIGTERM into that; the C API a flag another thread may set). */
@@ -43,6 +47,7 @@ typedef struct {
     /* memory, in bytes: what setup holds (weights, adapters, optimizer, cached image features), the estimated
      * peak of a step (setup + the largest micro-batch's pass + the update), and the device's (0: unknown) */
     double setup_bytes, estimated_peak_bytes, device_bytes;
+    int world_size;               /* processes training data-parallel (1: this one alone) */
 } vt_train_start;
 
 typedef struct {
@@ -63,6 +68,7 @@ typedef struct {
     double best_valid_loss;   /* NaN without validation */
     long best_step;
     bool interrupted;         /* stopped by should_stop after writing a checkpoint */
+    int rank, world_size;     /* this process in the data-parallel group (0 of 1 when alone) */
 } vt_train_result;
 
 /* Runs (or resumes, when cfg->resume is set) a training run.  cb may be NULL (no callbacks). */
