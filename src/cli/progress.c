@@ -76,20 +76,6 @@ static void fields_line(vt_progress *p, const char *const *fields, size_t n, con
     fflush(p->out);
 }
 
-/* A line of its own (the bar, if any, makes room first); on a terminal broken between words. */
-static void line(vt_progress *p, const char *text) {
-    if (!p->tty) {
-        fields_line(p, &text, 1, "");
-        return;
-    }
-    char copy[1024], *save = NULL;
-    const char *words[256];
-    size_t n = 0;
-    snprintf(copy, sizeof copy, "%s", text);
-    for (char *w = strtok_r(copy, " ", &save); w && n < 256; w = strtok_r(NULL, " ", &save)) words[n++] = w;
-    fields_line(p, words, n, " ");
-}
-
 static double eta(const vt_progress *p, const vt_train_report *r) {
     long done = r->step - p->first_step;
     return done > 0 ? (vt_now() - p->started) / (double)done * (double)(r->total_steps - r->step) : NAN;
@@ -159,10 +145,28 @@ void vt_progress_bar_text(const vt_train_report *r, double eta_seconds, int widt
 
 static void draw_bar(vt_progress *p, const vt_train_report *r) {
     char text[512];
+    p->last = *r;
     vt_progress_bar_text(r, eta(p, r), usable_width(p), text, sizeof text);
     fprintf(p->out, "\r\033[K%s", text);
     fflush(p->out);
     p->bar_shown = true;
+}
+
+/* A line of its own: the bar (if any) makes room first and comes back under it, so a terminal shows the
+ * bar through validation and checkpoints too.  On a terminal the line is broken between words. */
+static void line(vt_progress *p, const char *text) {
+    bool bar = p->bar_shown;
+    if (!p->tty) {
+        fields_line(p, &text, 1, "");
+    } else {
+        char copy[1024], *save = NULL;
+        const char *words[256];
+        size_t n = 0;
+        snprintf(copy, sizeof copy, "%s", text);
+        for (char *w = strtok_r(copy, " ", &save); w && n < 256; w = strtok_r(NULL, " ", &save)) words[n++] = w;
+        fields_line(p, words, n, " ");
+    }
+    if (bar) draw_bar(p, &p->last);
 }
 
 static void on_start(void *ctx, const vt_train_start *s) {
@@ -188,6 +192,7 @@ static void on_step(void *ctx, const vt_train_report *r, bool report) {
     }
     if (report) report_line(p, r);
     if (p->tty && r->step < r->total_steps) draw_bar(p, r);
+    else clear_bar(p); /* the run's last lines come without a bar */
 }
 
 static void on_valid(void *ctx, long step, double loss, bool best) {

@@ -20,6 +20,7 @@ typedef struct {
     bool bar_shown;     /* a live bar is on the last row */
     double started;     /* when this process's first step began */
     long first_step;    /* the run's step count when this process started */
+    vt_train_report last; /* the step the bar shows, to draw it again under a line of its own */
 } vt_progress;
 
 /* Callbacks that draw on `out`; should_stop is left for the caller. */
