@@ -168,3 +168,57 @@ def test_tokens_per_second_exclude_validation(train_setup, tmp_path):
     offsets = np.array(mx.load(str(enc))["token_offsets"])
     assert len(offsets) - 1 == STEPS  # one row per step: the four steps are one epoch
     assert sorted(round(t) for t in tokens) == sorted(np.diff(offsets).tolist())
+
+
+def is_round(step):
+    """1, 2 or 5 times a power of ten."""
+    mantissa = step / 10 ** np.floor(np.log10(step))
+    return any(abs(mantissa - m) < 1e-9 for m in (1, 2, 5))
+
+
+def axis_map(labels, low, high):
+    """Checks the tick labels of one axis against the data range [low, high] and returns the pixel position
+    of a value as the labels place it: (value -> pixel)."""
+    values, pixels = np.array([v for v, _ in labels]), np.array([p for _, p in labels])
+    steps = np.diff(values)
+    assert len(values) >= 3 and np.allclose(steps, steps[0]), values
+    assert is_round(steps[0]), f"tick step {steps[0]} is not 1, 2 or 5 times a power of ten"
+    assert values[0] <= low + 1e-9 and values[0] > low - steps[0], (values, low)
+    assert values[-1] >= high - 1e-9 and values[-1] < high + steps[0], (values, high)
+    slope, offset = np.polyfit(values, pixels, 1)
+    assert np.allclose(values * slope + offset, pixels, atol=0.1), "tick labels are not where their values are"
+    return lambda v: v * slope + offset
+
+
+def test_loss_plot_ticks_series_and_legend(piped):
+    import xml.etree.ElementTree as ET
+    run, _ = piped
+    rows = [json.loads(l) for l in (run / "metrics.jsonl").read_text().splitlines()]
+    train = [(r["step"], r["loss"]) for r in rows if "loss" in r]
+    valid = [(r["step"], r["val_loss"]) for r in rows if "val_loss" in r]
+    svg = ET.parse(run / "loss.svg").getroot()
+    ns = "{http://www.w3.org/2000/svg}"
+    by_class = {}
+    for t in svg.iter(ns + "text"):
+        by_class.setdefault(t.get("class"), []).append(t)
+    xs = [(float(t.text), float(t.get("x"))) for t in by_class["tick x"]]
+    ys = [(float(t.text), float(t.get("y"))) for t in by_class["tick y"]]
+    points = train + valid
+    to_x = axis_map(sorted(xs), min(s for s, _ in points), max(s for s, _ in points))
+    to_y = axis_map(sorted(ys), min(v for _, v in points), max(v for _, v in points))
+    assert [t.text for t in by_class["axis-title x"]] == ["optimizer step"]
+    assert by_class["axis-title y"][0].text.startswith("loss") and "rotate(-90" in by_class["axis-title y"][0].get("transform")
+
+    lines = {p.get("class"): p for p in svg.iter(ns + "polyline")}
+    drawn = [tuple(map(float, xy.split(","))) for xy in lines["train"].get("points").split()]
+    assert np.allclose(drawn, [(to_x(s), to_y(v)) for s, v in train], atol=0.1)
+    marks = [(float(c.get("cx")), float(c.get("cy"))) for c in svg.iter(ns + "circle") if c.get("class") == "valid-point"]
+    assert np.allclose(marks, [(to_x(s), to_y(v)) for s, v in valid], atol=0.1)
+    # without colour: training solid, validation dashed with markers; the legend shows each the same way
+    assert lines["train"].get("stroke-dasharray") is None and lines["valid"].get("stroke-dasharray")
+    legend = next(g for g in svg.iter(ns + "g") if g.get("class") == "legend")
+    assert [t.text for t in legend.iter(ns + "text")] == ["training loss", "validation loss"]
+    samples = {l.get("class"): l for l in legend.iter(ns + "line")}
+    assert samples["train"].get("stroke-dasharray") is None
+    assert samples["valid"].get("stroke-dasharray") == lines["valid"].get("stroke-dasharray")
+    assert len(list(legend.iter(ns + "circle"))) == 1
