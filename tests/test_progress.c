@@ -5,6 +5,24 @@
 
 #include "test.h"
 
+/* Each row of text: at most `width` bytes (so at most that many columns) and whole UTF-8 characters. */
+static bool rows_fit(const char *text, int width) {
+    for (const char *row = text; *row;) {
+        const char *end = strchr(row, '\n');
+        if (!end || end - row > width) return false;
+        for (const char *c = row; c < end; c++) { /* a lead byte must have all its continuation bytes before end */
+            unsigned char b = (unsigned char)*c;
+            int more = b >= 0xF0 ? 3 : b >= 0xE0 ? 2 : b >= 0xC0 ? 1 : 0;
+            if ((b & 0xC0) == 0x80) return false; /* a continuation byte without its lead */
+            for (int k = 1; k <= more; k++)
+                if (c + k >= end || ((unsigned char)c[k] & 0xC0) != 0x80) return false;
+            c += more;
+        }
+        row = end + 1;
+    }
+    return true;
+}
+
 static bool has(const char *s, const char *what) { return strstr(s, what) != NULL; }
 
 static int bar_cells(const char *s) {
@@ -41,5 +59,18 @@ int main(void) {
     }
     vt_progress_bar_text(&r, 80, 40, out, sizeof out); /* 40 columns: memory, tokens/s and the bar are gone */
     CHECK(!strcmp(out, " 42% 42/100 | ETA 1m20s | loss 1.2345"));
+
+    /* scrollback lines on a 20-column terminal ($COLUMNS: a memory stream has no window size) */
+    setenv("COLUMNS", "20", 1);
+    char *text = NULL;
+    size_t len = 0;
+    vt_progress p = {.out = open_memstream(&text, &len), .tty = true};
+    line(&p, "resuming from /données/exécution/été-2026/checkpoints/step-0000100");
+    line(&p, "from /éééééééééééééééééééééééééééééé");
+    report_line(&p, &r);
+    fclose(p.out);
+    CHECK(rows_fit(text, 19));
+    CHECK(strstr(text, "\n  loss 1.2345\n") != NULL); /* fields that fit a row are never split */
+    free(text);
     return TEST_END();
 }

@@ -64,6 +64,9 @@ static void fields_line(vt_progress *p, const char *const *fields, size_t n, con
         }
         while (len > 0) {
             int room = width - col, take = len < room ? len : room;
+            while (take > 0 && take < len && ((unsigned char)f[take] & 0xC0) == 0x80) take--; /* whole UTF-8 */
+            if (take == 0) /* a row narrower than one character: the character anyway */
+                for (take = 1; take < len && ((unsigned char)f[take] & 0xC0) == 0x80; take++) {}
             fwrite(f, 1, (size_t)take, p->out);
             f += take, len -= take, col += take;
             if (len > 0) {
