@@ -36,6 +36,7 @@ run dist-path 0 env VLMTUNE_DIST_ALWAYS=1 $VT train --model "$M" --data "$T/data
 run eval 0 $VT eval --model "$M" --adapter "$T/run" --data "$T/data/test.jsonl" --generate --per-sample --max-tokens 8 $IMG
 grep '^{' "$T/eval.log" > "$T/a.jsonl"
 run compare 0 $VT compare "$T/a.jsonl" "$T/a.jsonl" --out "$T/report.md"
+run compare-html 0 $VT compare "$T/a.jsonl" "$T/a.jsonl" --out "$T/report.html"
 run generate 0 $VT generate --model "$M" --adapter "$T/run" --image "$T/data/images/00000.png" --prompt hi \
     --max-tokens 6 --temp 0.7 --top-p 0.9 --top-k 50 --repetition-penalty 1.1 $IMG
 run fuse 0 $VT fuse --model "$M" --adapter "$T/run" --out "$T/fused" --format hf

@@ -33,10 +33,25 @@ int main(void) {
     char *text;
     size_t len;
     CHECK_OK(vt_read_file(svg, &text, &len));
-    /* steps 0..20 map to x 70..700, losses 2.0..0.5 to y 30..370 (plot box of the 720×420 canvas) */
+    /* steps 0..20 are already whole ticks (step 5), losses 0.5..2.0 too (step 0.5): they span the plot box
+     * of the 720x440 canvas, x 80..700 and y 380..40; 1.0 is a third of the way up: 380 - 340/3 */
     CHECK(strncmp(text, "<svg", 4) == 0);
-    CHECK(strstr(text, "70.0,30.0 385.0,256.7 700.0,370.0") != NULL);
-    CHECK(strstr(text, "700.0,143.3") != NULL); /* validation 1.5 at step 20 */
+    CHECK(strstr(text, "80.0,40.0 390.0,266.7 700.0,380.0") != NULL);
+    CHECK(strstr(text, "cx=\"700.0\" cy=\"153.3\"") != NULL); /* validation 1.5 at step 20, marked */
+    CHECK(strstr(text, "x=\"390.0\" y=\"399\" text-anchor=\"middle\">10</text>") != NULL);  /* tick 10 */
+    CHECK(strstr(text, "y=\"266.7\" text-anchor=\"end\" dominant-baseline=\"middle\">1.0</text>") != NULL);
+    CHECK(strstr(text, "stroke-dasharray") != NULL && strstr(text, "class=\"legend\"") != NULL);
+    free(text);
+
+    /* a skipped step's loss (NaN) breaks the line and never reaches the drawing */
+    vt_metrics nan_run = {0};
+    nan_run.train = (vt_point[]){{1, 3.0}, {2, NAN}, {3, 2.0}, {4, 1.5}};
+    nan_run.n_train = 4;
+    CHECK_OK(vt_metrics_plot(&nan_run, svg));
+    CHECK_OK(vt_read_file(svg, &text, &len));
+    CHECK(!strstr(text, "nan,") && !strstr(text, ",nan") && !strstr(text, "\"nan") && !strstr(text, "inf"));
+    const char *first = strstr(text, "<polyline"), *second = first ? strstr(first + 1, "<polyline") : NULL;
+    CHECK(first && second && !strstr(second + 1, "<polyline")); /* two pieces */
     free(text);
 
     vt_metrics_close(&m);

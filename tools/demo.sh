@@ -27,8 +27,8 @@ IMG="--image-min-pixels 3136 --image-max-pixels 16384 --max-tokens 24"
 $VT eval --model $D/model --data $D/data/test.jsonl --generate --per-sample $IMG > $D/base.jsonl
 $VT eval --model $D/model --adapter $D/run --data $D/data/test.jsonl --generate --per-sample $IMG > $D/tuned.jsonl
 head -c 300 $D/tuned.jsonl | head -1 | cut -c1-200
-$VT compare $D/base.jsonl $D/tuned.jsonl --out $D/report.md --examples 8
+$VT compare $D/base.jsonl $D/tuned.jsonl --out $D/report.html --examples 8
 $PY tools/demo_score.py $D/data/test_answers.jsonl $D/base.jsonl $D/tuned.jsonl
-echo "adapters: $D/run (mlx-vlm format); loss plot: $D/run/loss.svg; side-by-side report: $D/report.md"
+echo "adapters: $D/run (mlx-vlm format); loss plot: $D/run/loss.svg; side-by-side report: $D/report.html"
 echo "mlx-vlm runs them too (at the run's image size): $PY -m mlx_vlm.generate --model $D/model --adapter-path $D/run \\"
 echo "    --processor-kwargs '{\"min_pixels\": 3136, \"max_pixels\": 16384}' --image IMG --prompt TEXT"

@@ -3,15 +3,55 @@
  *   vlmtune eval --model DIR [--adapter DIR] --data FILE|DIR [--per-sample] [--generate] [--max-tokens N]
  *
  * What is measured is src/eval/eval.h's (the C API's vlmtune_eval computes the same).  --per-sample
- * prints one JSON line per row: {"row", "line", "loss", "tokens"[, "generated", "reference", "exact", "f1"]}.
+ * prints one JSON line per row: {"row", "line", "loss", "tokens", "prompt", "images"[, "generated", "reference",
+ * "exact", "f1"]}: the prompt is the text of the last user turn before the reference (the row's last assistant
+ * turn), the images every image before it, as absolute paths (for `vlmtune compare`'s report).
  * --data DIR is a folder of splits: its test split is evaluated, else its valid split. */
 #include <cjson/cJSON.h>
 #include <stdio.h>
+#include <limits.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "eval/eval.h"
+
+/* The messages before the row's last assistant turn (all of them when it has none). */
+static size_t prompt_messages(const vt_sample *s) {
+    size_t last = s->n_messages;
+    while (last > 0 && s->messages[last - 1].role != VT_ROLE_ASSISTANT) last--;
+    return last > 0 ? last - 1 : s->n_messages;
+}
+
+/* "prompt": the last user turn's text parts, joined by line breaks; "images": every image of the prompt. */
+static int add_prompt(cJSON *line, const vt_sample *s) {
+    size_t n = prompt_messages(s), user = n;
+    while (user > 0 && s->messages[user - 1].role != VT_ROLE_USER) user--;
+    size_t len = 0;
+    for (size_t k = 0; user > 0 && k < s->messages[user - 1].n_parts; k++)
+        if (s->messages[user - 1].parts[k].kind == VT_PART_TEXT) len += strlen(s->messages[user - 1].parts[k].text) + 1;
+    char *text = calloc(len + 1, 1);
+    if (!text) return vt_err("out of memory");
+    for (size_t k = 0; user > 0 && k < s->messages[user - 1].n_parts; k++) {
+        const vt_part *part = &s->messages[user - 1].parts[k];
+        if (part->kind != VT_PART_TEXT) continue;
+        if (*text) strcat(text, "\n");
+        strcat(text, part->text);
+    }
+    cJSON_AddStringToObject(line, "prompt", text);
+    free(text);
+    cJSON *images = cJSON_AddArrayToObject(line, "images");
+    if (!images) return vt_err("out of memory");
+    for (size_t m = 0; m < n; m++)
+        for (size_t k = 0; k < s->messages[m].n_parts; k++) {
+            const vt_part *part = &s->messages[m].parts[k];
+            if (part->kind != VT_PART_IMAGE) continue;
+            char abs[PATH_MAX];
+            cJSON_AddItemToArray(images, cJSON_CreateString(realpath(part->text, abs) ? abs : part->text));
+        }
+    return 0;
+}
 
 static int print_row(void *ctx, const vt_eval_row *r) {
     cJSON *line = cJSON_CreateObject();
@@ -20,6 +60,10 @@ static int print_row(void *ctx, const vt_eval_row *r) {
     cJSON_AddNumberToObject(line, "line", (double)r->line);
     cJSON_AddNumberToObject(line, "loss", r->loss);
     cJSON_AddNumberToObject(line, "tokens", (double)r->tokens);
+    if (r->sample && add_prompt(line, r->sample)) {
+        cJSON_Delete(line);
+        return -1;
+    }
     if (r->generated) {
         cJSON_AddStringToObject(line, "generated", r->generated);
         cJSON_AddStringToObject(line, "reference", r->reference);

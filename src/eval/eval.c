@@ -128,7 +128,7 @@ int vt_eval_dataset(const vt_session *s, const vt_dataset *ds, const vt_eval_opt
     double loss_sum = 0;
     for (size_t i = 0; i < ds->n_samples; i++) {
         const vt_sample *row = &ds->samples[i];
-        vt_eval_row r = {.index = i, .line = row->line};
+        vt_eval_row r = {.index = i, .line = row->line, .sample = row};
         char *generated = NULL;
         double sum = 0;
         int rc = eval_row(s, row, o, &r, &generated, &sum);

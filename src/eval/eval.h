@@ -21,6 +21,7 @@ typedef struct {
 
 typedef struct {
     size_t index, line;           /* the row's number (0-based) and its line in the file */
+    const vt_sample *sample;      /* the row itself (borrowed for the callback): its prompt and images */
     double loss;                  /* mean cross-entropy over its supervised tokens (0 when it has none) */
     size_t tokens;                /* its supervised tokens */
     const char *generated;        /* with generate: the answer (borrowed for the callback), else NULL */

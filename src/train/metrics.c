@@ -140,49 +140,130 @@ static void put(strbuf *s, const char *fmt, ...) {
     }
 }
 
-enum { W = 720, H = 420, L = 70, R = 20, T = 30, B = 50 };
+/* The canvas and the plot box inside it (pixels). */
+enum { W = 720, H = 440, L = 80, R = 20, T = 40, B = 60 };
 
-static void polyline(strbuf *s, const vt_point *p, size_t n, double x0, double x1, double y0, double y1,
-                     const char *color) {
-    if (!n) return;
-    put(s, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\" points=\"", color);
-    for (size_t i = 0; i < n; i++) {
-        double x = L + (x1 > x0 ? (p[i].step - x0) / (x1 - x0) : 0.5) * (W - L - R);
-        double y = T + (y1 > y0 ? (y1 - p[i].value) / (y1 - y0) : 0.5) * (H - T - B);
-        put(s, "%.1f,%.1f ", x, y);
+/* Round ticks over [lo, hi]: a step of 1, 2 or 5 times a power of ten giving about five intervals (at
+ * least 1 for an integer axis), and the axis widened to whole steps so the ticks start and end it. */
+typedef struct {
+    double lo, hi, step;
+    int decimals; /* what the labels need to show the step exactly */
+} axis;
+
+static axis nice_axis(double lo, double hi, bool integer) {
+    if (!(hi > lo)) {
+        double pad = integer ? 1 : (fabs(lo) > 0 ? fabs(lo) * 0.1 : 1);
+        lo -= pad, hi += pad;
     }
-    put(s, "\"/>\n");
+    double raw = (hi - lo) / 5, mag = pow(10, floor(log10(raw))), step = 10 * mag;
+    const double mult[] = {1, 2, 5};
+    for (int i = 2; i >= 0; i--)
+        if (mult[i] * mag >= raw * (1 - 1e-9)) step = mult[i] * mag;
+    if (integer && step < 1) step = 1;
+    axis a = {.step = step};
+    a.lo = floor(lo / step + 1e-9) * step;
+    a.hi = ceil(hi / step - 1e-9) * step;
+    a.decimals = step >= 1 ? 0 : (int)ceil(-log10(step) - 1e-9);
+    if (a.decimals > 9) a.decimals = 9;
+    return a;
+}
+
+static double x_of(const axis *a, double step) { return L + (step - a->lo) / (a->hi - a->lo) * (W - L - R); }
+static double y_of(const axis *a, double v) { return (H - B) - (v - a->lo) / (a->hi - a->lo) * (H - T - B); }
+
+/* A series: a polyline through its finite points (a non-finite one breaks the line), and, for validation,
+ * an open circle on each point; the dashes and circles tell it from training without colour. */
+static void series(strbuf *s, const vt_point *p, size_t n, const axis *ax, const axis *ay, const char *cls,
+                   const char *color, const char *dashes, bool markers) {
+    bool open = false;
+    for (size_t i = 0; i < n; i++) {
+        if (!isfinite(p[i].value)) {
+            if (open) put(s, "\"/>\n");
+            open = false;
+            continue;
+        }
+        if (!open)
+            put(s, "<polyline class=\"%s\" fill=\"none\" stroke=\"%s\" stroke-width=\"2\"%s%s%s points=\"", cls, color,
+                dashes ? " stroke-dasharray=\"" : "", dashes ? dashes : "", dashes ? "\"" : "");
+        open = true;
+        put(s, "%.1f,%.1f ", x_of(ax, (double)p[i].step), y_of(ay, p[i].value));
+    }
+    if (open) put(s, "\"/>\n");
+    for (size_t i = 0; markers && i < n; i++)
+        if (isfinite(p[i].value))
+            put(s, "<circle class=\"%s-point\" cx=\"%.1f\" cy=\"%.1f\" r=\"3.5\" fill=\"white\" stroke=\"%s\" "
+                   "stroke-width=\"1.5\"/>\n", cls, x_of(ax, (double)p[i].step), y_of(ay, p[i].value), color);
+}
+
+static void ticks(strbuf *s, const axis *ax, const axis *ay) {
+    int nx = (int)llround((ax->hi - ax->lo) / ax->step), ny = (int)llround((ay->hi - ay->lo) / ay->step);
+    for (int i = 0; i <= nx; i++) {
+        double v = ax->lo + i * ax->step, x = x_of(ax, v);
+        put(s, "<line class=\"grid\" x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\" stroke=\"#e4e4e4\"/>\n", x, T, x, H - B);
+        put(s, "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\" stroke=\"black\"/>\n", x, H - B, x, H - B + 5);
+        put(s, "<text class=\"tick x\" x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">%.*f</text>\n", x, H - B + 19,
+            ax->decimals, v);
+    }
+    for (int i = 0; i <= ny; i++) {
+        double v = ay->lo + i * ay->step, y = y_of(ay, v);
+        put(s, "<line class=\"grid\" x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"#e4e4e4\"/>\n", L, y, W - R, y);
+        put(s, "<line x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" stroke=\"black\"/>\n", L - 5, y, L, y);
+        put(s, "<text class=\"tick y\" x=\"%d\" y=\"%.1f\" text-anchor=\"end\" dominant-baseline=\"middle\">%.*f</text>\n",
+            L - 8, y, ay->decimals, v);
+    }
+}
+
+/* Top right, inside the plot box: a sample of each series' line (and marker) with its name. */
+static void legend(strbuf *s, const vt_metrics *m) {
+    int rows = (m->n_train > 0) + (m->n_valid > 0), x = W - R - 170, y = T + 8;
+    if (!rows) return;
+    put(s, "<g class=\"legend\">\n<rect x=\"%d\" y=\"%d\" width=\"160\" height=\"%d\" fill=\"white\" stroke=\"#999\"/>\n", x,
+        y, 10 + 20 * rows);
+    int row_y = y + 15;
+    if (m->n_train) {
+        put(s, "<line class=\"train\" x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#1f77b4\" stroke-width=\"2\"/>\n",
+            x + 10, row_y, x + 40, row_y);
+        put(s, "<text x=\"%d\" y=\"%d\" dominant-baseline=\"middle\">training loss</text>\n", x + 48, row_y);
+        row_y += 20;
+    }
+    if (m->n_valid) {
+        put(s, "<line class=\"valid\" x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#d62728\" stroke-width=\"2\" "
+               "stroke-dasharray=\"6 4\"/>\n", x + 10, row_y, x + 40, row_y);
+        put(s, "<circle cx=\"%d\" cy=\"%d\" r=\"3.5\" fill=\"white\" stroke=\"#d62728\" stroke-width=\"1.5\"/>\n",
+            x + 25, row_y);
+        put(s, "<text x=\"%d\" y=\"%d\" dominant-baseline=\"middle\">validation loss</text>\n", x + 48, row_y);
+    }
+    put(s, "</g>\n");
 }
 
 int vt_metrics_plot(const vt_metrics *m, const char *svg_path) {
     double x0 = INFINITY, x1 = -INFINITY, y0 = INFINITY, y1 = -INFINITY;
-    const vt_point *series[2] = {m->train, m->valid};
+    const vt_point *all[2] = {m->train, m->valid};
     size_t counts[2] = {m->n_train, m->n_valid};
     for (int k = 0; k < 2; k++)
         for (size_t i = 0; i < counts[k]; i++) {
-            if (!isfinite(series[k][i].value)) continue;
-            x0 = fmin(x0, (double)series[k][i].step), x1 = fmax(x1, (double)series[k][i].step);
-            y0 = fmin(y0, series[k][i].value), y1 = fmax(y1, series[k][i].value);
+            if (!isfinite(all[k][i].value)) continue;
+            x0 = fmin(x0, (double)all[k][i].step), x1 = fmax(x1, (double)all[k][i].step);
+            y0 = fmin(y0, all[k][i].value), y1 = fmax(y1, all[k][i].value);
         }
     if (!isfinite(x0)) x0 = 0, x1 = 1, y0 = 0, y1 = 1;
+    axis ax = nice_axis(x0, x1, true), ay = nice_axis(y0, y1, false);
     strbuf s = {0};
-    put(&s, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" font-family=\"sans-serif\" "
-            "font-size=\"12\">\n<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n", W, H);
-    put(&s, "<text x=\"%d\" y=\"18\" font-size=\"14\">vlmtune: loss by optimizer step</text>\n", L);
-    put(&s, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"black\"/>\n", L, H - B, W - R, H - B);
-    put(&s, "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"black\"/>\n", L, T, L, H - B);
-    for (int i = 0; i <= 4; i++) {
-        double v = y0 + (y1 - y0) * i / 4.0, st = x0 + (x1 - x0) * i / 4.0;
-        put(&s, "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%.3g</text>\n", L - 6,
-            H - B - (H - T - B) * i / 4.0 + 4, v);
-        put(&s, "<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">%.0f</text>\n", L + (W - L - R) * i / 4.0,
-            H - B + 18, st);
-    }
-    put(&s, "<text x=\"%d\" y=\"%d\" text-anchor=\"middle\">step</text>\n", (L + W - R) / 2, H - 8);
-    polyline(&s, m->train, m->n_train, x0, x1, y0, y1, "#1f77b4");
-    polyline(&s, m->valid, m->n_valid, x0, x1, y0, y1, "#d62728");
-    put(&s, "<text x=\"%d\" y=\"%d\" fill=\"#1f77b4\">training</text>\n", W - R - 140, T + 12);
-    put(&s, "<text x=\"%d\" y=\"%d\" fill=\"#d62728\">validation</text>\n", W - R - 70, T + 12);
+    put(&s, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" "
+            "font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n",
+        W, H, W, H);
+    put(&s, "<text x=\"%d\" y=\"22\" font-size=\"15\">vlmtune: loss by optimizer step</text>\n", L);
+    ticks(&s, &ax, &ay);
+    put(&s, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"none\" stroke=\"black\"/>\n", L, T, W - L - R,
+        H - T - B);
+    put(&s, "<text class=\"axis-title x\" x=\"%d\" y=\"%d\" text-anchor=\"middle\" font-size=\"13\">optimizer step</text>\n",
+        (L + W - R) / 2, H - 14);
+    put(&s, "<text class=\"axis-title y\" x=\"%d\" y=\"%d\" text-anchor=\"middle\" font-size=\"13\" "
+            "transform=\"rotate(-90 %d %d)\">loss (cross-entropy per supervised token)</text>\n",
+        18, (T + H - B) / 2, 18, (T + H - B) / 2);
+    series(&s, m->train, m->n_train, &ax, &ay, "train", "#1f77b4", NULL, m->n_train == 1);
+    series(&s, m->valid, m->n_valid, &ax, &ay, "valid", "#d62728", "6 4", true);
+    legend(&s, m);
     put(&s, "</svg>\n");
     int rc = s.failed ? vt_err("out of memory drawing the plot") : vt_write_file_atomic(svg_path, s.buf, s.len);
     free(s.buf);

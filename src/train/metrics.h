@@ -3,7 +3,9 @@
  * Every report and every validation appends one JSON object to
  * RUN/metrics.jsonl (flushed at once, so a killed run keeps its history), and
  * vt_metrics_plot() draws training and validation loss against the step into
- * an SVG file that any browser opens. */
+ * an SVG file that any browser opens: axis titles, ticks at round values (1, 2 or
+ * 5 times a power of ten) where their values are, training as a solid line and
+ * validation dashed with open circles (told apart without colour), a legend. */
 #ifndef VT_METRICS_H
 #define VT_METRICS_H
 
