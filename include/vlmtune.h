@@ -39,6 +39,11 @@ VLMTUNE_API const char *vlmtune_last_error(void);
 VLMTUNE_API int vlmtune_load(vlmtune_model **out, const char *model_dir, const char *adapter_dir);
 VLMTUNE_API void vlmtune_free(vlmtune_model *m);   /* NULL is fine */
 
+/* The smallest and largest resized image area in pixels that images are brought to: the model's
+ * preprocessor_config.json, or those of the run when the adapter was trained by vlmtune (as `vlmtune
+ * generate` and `vlmtune eval` use them).  Either pointer may be NULL. */
+VLMTUNE_API void vlmtune_image_pixels(const vlmtune_model *m, long *min_pixels, long *max_pixels);
+
 /* Overrides the smallest and largest resized image area in pixels (0 keeps the current value). */
 VLMTUNE_API int vlmtune_set_image_pixels(vlmtune_model *m, long min_pixels, long max_pixels);
 
@@ -112,12 +117,23 @@ typedef struct {
     int skipped;                /* non-finite loss or gradient: no update */
 } vlmtune_progress;
 
+/* A cancellation flag for a training run: any thread (or a signal handler) may request cancellation while
+ * vlmtune_train runs on another; the trainer checks it after every optimizer step, then writes a
+ * checkpoint and returns with result->interrupted set.  A request made before the run starts stops it
+ * after its first step.  One flag may serve several runs one after the other (vlmtune_cancel_reset). */
+typedef struct vlmtune_cancel vlmtune_cancel;
+
+VLMTUNE_API vlmtune_cancel *vlmtune_cancel_new(void);              /* NULL when out of memory */
+VLMTUNE_API void vlmtune_cancel_request(vlmtune_cancel *c);        /* atomic, lock-free, signal-safe */
+VLMTUNE_API int vlmtune_cancel_requested(const vlmtune_cancel *c);
+VLMTUNE_API void vlmtune_cancel_reset(vlmtune_cancel *c);
+VLMTUNE_API void vlmtune_cancel_free(vlmtune_cancel *c);           /* NULL is fine; not while a run uses it */
+
 typedef struct {
     void *ctx;
     void (*on_progress)(void *ctx, const vlmtune_progress *p);           /* every optimizer step */
     void (*on_validation)(void *ctx, long step, double loss, int best);
-    /* Set *stop non-zero (from any thread) to stop after the current step with a checkpoint written. */
-    const volatile int *stop;
+    vlmtune_cancel *cancel;     /* may be NULL: the run cannot be cancelled */
 } vlmtune_train_callbacks;
 
 typedef struct {
@@ -125,12 +141,13 @@ typedef struct {
     double last_loss;
     double best_valid_loss;     /* NaN without validation */
     long best_step;             /* -1 without validation */
-    int interrupted;            /* stopped through *stop after writing a checkpoint */
+    int interrupted;            /* cancelled (callbacks->cancel) after writing a checkpoint */
 } vlmtune_train_result;
 
-/* Trains as `vlmtune train` does: a YAML configuration (may be NULL) and "--flag value" overrides (argv
- * style, argv[0] ignored; --resume RUN continues a run from its newest checkpoint).  callbacks and result
- * may be NULL.  Returns 0 when the run finished or was stopped through *stop. */
+/* Trains as `vlmtune train` does: a YAML configuration file (may be NULL) and "--flag value" overrides
+ * (argv style, argv[0] ignored; --resume RUN continues a run from its newest checkpoint; the flags are
+ * those of `vlmtune train --help`, booleans take true/false).  The callbacks run on the calling thread;
+ * callbacks and result may be NULL.  Returns 0 when the run finished or was cancelled. */
 VLMTUNE_API
 int vlmtune_train(const char *config_yaml, int argc, char **argv, const vlmtune_train_callbacks *callbacks,
                   vlmtune_train_result *result);
