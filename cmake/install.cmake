@@ -61,8 +61,11 @@ set(VT_PC_LIBS_RPATH "")
 if(NOT CMAKE_INSTALL_FULL_LIBDIR IN_LIST CMAKE_C_IMPLICIT_LINK_DIRECTORIES)
   set(VT_PC_LIBS_RPATH " -Wl,-rpath,\${libdir}")
 endif()
+# The system C libraries go to Libs.private as plain -l flags, not to Requires.private: pkg-config would
+# then want their -dev packages (.pc files) for --cflags too, although vlmtune.h includes none of them.
 list(JOIN VT_PC_MODULES " " VT_PC_MODULES_SPACED)
-set(VT_PC_REQUIRES_PRIVATE "${VT_PC_MODULES_SPACED} zlib")
+list(TRANSFORM VT_DEPS_LIBRARIES PREPEND "-l" OUTPUT_VARIABLE VT_PC_SYSTEM_LIBS)
+list(JOIN VT_PC_SYSTEM_LIBS " " VT_PC_SYSTEM_LIBS)
 configure_file(cmake/vlmtune.pc.in vlmtune.pc @ONLY)
 install(FILES "${PROJECT_BINARY_DIR}/vlmtune.pc" DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig COMPONENT Development)
 
