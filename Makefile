@@ -8,8 +8,9 @@ JOBS      ?= $(shell nproc 2>/dev/null || sysctl -n hw.ncpu)
 CMAKE_ARGS = -DMLX_ROOT=$(MLX_ROOT) -DVT_PYTHON=$(CURDIR)/.venv/bin/python
 
 FUZZ_SECONDS ?= 300
+PREFIX       ?= /usr/local
 
-.PHONY: all setup setup-test build test test-asan fuzz demo clean format
+.PHONY: all setup setup-test build test test-asan fuzz demo clean format install wheel
 
 all: build
 
@@ -32,6 +33,17 @@ test: setup-test
 	@tools/fuzz.sh 10
 	@cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
 
+# libvlmtune (shared and static), include/vlmtune.h, vlmtune.pc, the CMake package and the vlmtune command
+# under PREFIX (cmake/install.cmake; README: Building from source).
+install: build
+	@cmake -S . -B $(BUILD) $(CMAKE_ARGS) -DCMAKE_INSTALL_PREFIX=$(PREFIX) >/dev/null
+	@cmake --build $(BUILD) -j$(JOBS)
+	@cmake --install $(BUILD)
+
+# dist/vlmtune-*.whl, repaired for machines without the -dev packages (tools/wheel.sh).
+wheel: setup
+	@JOBS=$(JOBS) tools/wheel.sh dist
+
 # The C tests again under AddressSanitizer + LeakSanitizer: any leaked malloc
 # fails the run (MLX needs no suppressions); leaked MLX handles are counted by test.h.
 # Then the CLI's workflows (train, resume, eval, generate, fuse, ...) under the same sanitizers.
@@ -53,4 +65,4 @@ demo: setup-test
 	@tools/demo.sh
 
 clean:
-	rm -rf $(BUILD) $(ASAN)
+	rm -rf $(BUILD) $(ASAN) build-wheel

@@ -2,7 +2,8 @@
  *
  *   critique MODEL_DIR [ADAPTER_DIR|-] PHOTO [PROMPT]
  *
- * Build: part of the CMake build (build/examples/critique); link with libvlmtune and include vlmtune.h. */
+ * Build: part of the CMake build (build/examples/critique); against an installed libvlmtune (make install),
+ * `cc critique.c $(pkg-config --cflags --libs vlmtune)` or CMake's find_package(vlmtune) (README: Install). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

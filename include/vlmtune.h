@@ -16,27 +16,39 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* VLMTUNE_API marks what libvlmtune exports; the library is built with every other symbol hidden. */
+#if defined(__GNUC__) || defined(__clang__)
+#define VLMTUNE_API __attribute__((visibility("default")))
+#else
+#define VLMTUNE_API
+#endif
+
 #ifdef __cplusplus
 extern "C" {
 #endif
 
 typedef struct vlmtune_model vlmtune_model;
 
-const char *vlmtune_version(void);
-const char *vlmtune_last_error(void);
+VLMTUNE_API const char *vlmtune_version(void);
+VLMTUNE_API const char *vlmtune_last_error(void);
 
 /* ------------------------------------------------------------------- models ---- */
 
 /* adapter_dir may be NULL.  An adapter trained by vlmtune brings the image settings it was trained with;
  * generation defaults come from the model's generation_config.json. */
-int vlmtune_load(vlmtune_model **out, const char *model_dir, const char *adapter_dir);
-void vlmtune_free(vlmtune_model *m);   /* NULL is fine */
+VLMTUNE_API int vlmtune_load(vlmtune_model **out, const char *model_dir, const char *adapter_dir);
+VLMTUNE_API void vlmtune_free(vlmtune_model *m);   /* NULL is fine */
+
+/* The smallest and largest resized image area in pixels that images are brought to: the model's
+ * preprocessor_config.json, or those of the run when the adapter was trained by vlmtune (as `vlmtune
+ * generate` and `vlmtune eval` use them).  Either pointer may be NULL. */
+VLMTUNE_API void vlmtune_image_pixels(const vlmtune_model *m, long *min_pixels, long *max_pixels);
 
 /* Overrides the smallest and largest resized image area in pixels (0 keeps the current value). */
-int vlmtune_set_image_pixels(vlmtune_model *m, long min_pixels, long max_pixels);
+VLMTUNE_API int vlmtune_set_image_pixels(vlmtune_model *m, long min_pixels, long max_pixels);
 
 /* Token ids of plain text (no chat template). */
-int vlmtune_tokenize(const vlmtune_model *m, const char *text, int32_t **ids, size_t *n);
+VLMTUNE_API int vlmtune_tokenize(const vlmtune_model *m, const char *text, int32_t **ids, size_t *n);
 
 /* --------------------------------------------------------------- generation ---- */
 
@@ -51,7 +63,7 @@ typedef struct {
 
 /* The model's defaults (generation_config.json, as `vlmtune generate` uses them); with m NULL, greedy
  * decoding of at most 256 tokens. */
-vlmtune_generate_options vlmtune_generate_defaults(const vlmtune_model *m);
+VLMTUNE_API vlmtune_generate_options vlmtune_generate_defaults(const vlmtune_model *m);
 
 /* Called with each new piece of the answer (whole UTF-8 characters); a non-zero return stops. */
 typedef int (*vlmtune_text_fn)(void *ctx, const char *piece, size_t len);
@@ -59,6 +71,7 @@ typedef int (*vlmtune_text_fn)(void *ctx, const char *piece, size_t len);
 /* Answers `prompt` (after the images, in order; system may be NULL) until the end of the turn or
  * max_tokens; options NULL means vlmtune_generate_defaults(m); *answer (may be NULL) receives the whole
  * text. */
+VLMTUNE_API
 int vlmtune_generate(vlmtune_model *m, const char *system, const char *const *images, size_t n_images,
                      const char *prompt, const vlmtune_generate_options *options, vlmtune_text_fn on_text,
                      void *ctx, char **answer);
@@ -88,6 +101,7 @@ typedef struct {
 
 /* Evaluates a dataset file (see docs/DATA.md) as `vlmtune eval` does; on_row (may be NULL) sees each row,
  * and a non-zero return stops. */
+VLMTUNE_API
 int vlmtune_eval(vlmtune_model *m, const char *data_path, const vlmtune_eval_options *options,
                  int (*on_row)(void *ctx, const vlmtune_eval_row *row), void *ctx, vlmtune_eval_result *result);
 
@@ -103,12 +117,23 @@ typedef struct {
     int skipped;                /* non-finite loss or gradient: no update */
 } vlmtune_progress;
 
+/* A cancellation flag for a training run: any thread (or a signal handler) may request cancellation while
+ * vlmtune_train runs on another; the trainer checks it after every optimizer step, then writes a
+ * checkpoint and returns with result->interrupted set.  A request made before the run starts stops it
+ * after its first step.  One flag may serve several runs one after the other (vlmtune_cancel_reset). */
+typedef struct vlmtune_cancel vlmtune_cancel;
+
+VLMTUNE_API vlmtune_cancel *vlmtune_cancel_new(void);              /* NULL when out of memory */
+VLMTUNE_API void vlmtune_cancel_request(vlmtune_cancel *c);        /* atomic, lock-free, signal-safe */
+VLMTUNE_API int vlmtune_cancel_requested(const vlmtune_cancel *c);
+VLMTUNE_API void vlmtune_cancel_reset(vlmtune_cancel *c);
+VLMTUNE_API void vlmtune_cancel_free(vlmtune_cancel *c);           /* NULL is fine; not while a run uses it */
+
 typedef struct {
     void *ctx;
     void (*on_progress)(void *ctx, const vlmtune_progress *p);           /* every optimizer step */
     void (*on_validation)(void *ctx, long step, double loss, int best);
-    /* Set *stop non-zero (from any thread) to stop after the current step with a checkpoint written. */
-    const volatile int *stop;
+    vlmtune_cancel *cancel;     /* may be NULL: the run cannot be cancelled */
 } vlmtune_train_callbacks;
 
 typedef struct {
@@ -116,12 +141,14 @@ typedef struct {
     double last_loss;
     double best_valid_loss;     /* NaN without validation */
     long best_step;             /* -1 without validation */
-    int interrupted;            /* stopped through *stop after writing a checkpoint */
+    int interrupted;            /* cancelled (callbacks->cancel) after writing a checkpoint */
 } vlmtune_train_result;
 
-/* Trains as `vlmtune train` does: a YAML configuration (may be NULL) and "--flag value" overrides (argv
- * style, argv[0] ignored; --resume RUN continues a run from its newest checkpoint).  callbacks and result
- * may be NULL.  Returns 0 when the run finished or was stopped through *stop. */
+/* Trains as `vlmtune train` does: a YAML configuration file (may be NULL) and "--flag value" overrides
+ * (argv style, argv[0] ignored; --resume RUN continues a run from its newest checkpoint; the flags are
+ * those of `vlmtune train --help`, booleans take true/false).  The callbacks run on the calling thread;
+ * callbacks and result may be NULL.  Returns 0 when the run finished or was cancelled. */
+VLMTUNE_API
 int vlmtune_train(const char *config_yaml, int argc, char **argv, const vlmtune_train_callbacks *callbacks,
                   vlmtune_train_result *result);
 

@@ -10,13 +10,13 @@
 
 #include "vlmtune.h"
 
-static volatile int stop;
+static vlmtune_cancel *cancel;
 static long stop_at = -1;
 
 static void on_progress(void *ctx, const vlmtune_progress *p) {
     (void)ctx;
     if (p->reported) printf("step %ld loss %.17g\n", p->step, p->loss);
-    if (p->step == stop_at) stop = 1;
+    if (p->step == stop_at) vlmtune_cancel_request(cancel);
 }
 
 static void on_validation(void *ctx, long step, double loss, int best) {
@@ -32,10 +32,14 @@ static int train(int argc, char **argv) {
         else if (!strcmp(argv[i], "--yaml")) yaml = argv[i + 1];
         else break;
     }
-    vlmtune_train_callbacks cb = {.on_progress = on_progress, .on_validation = on_validation, .stop = &stop};
+    cancel = vlmtune_cancel_new();
+    if (!cancel) return fprintf(stderr, "api_driver: out of memory\n"), 2;
+    vlmtune_train_callbacks cb = {.on_progress = on_progress, .on_validation = on_validation, .cancel = cancel};
     vlmtune_train_result r;
     /* argv[i] is the argv[0] vlmtune_train ignores (the tests pass a placeholder) */
-    if (vlmtune_train(yaml, argc - i, argv + i, &cb, &r)) return -1;
+    int rc = vlmtune_train(yaml, argc - i, argv + i, &cb, &r);
+    vlmtune_cancel_free(cancel);
+    if (rc) return -1;
     printf("done %ld steps, last loss %.9g, interrupted %d\n", r.steps_done, r.last_loss, r.interrupted);
     return 0;
 }

@@ -2,6 +2,7 @@
 #include "vlmtune.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,6 +34,11 @@ int vlmtune_load(vlmtune_model **out, const char *model_dir, const char *adapter
     }
     *out = m;
     return 0;
+}
+
+void vlmtune_image_pixels(const vlmtune_model *m, long *min_pixels, long *max_pixels) {
+    if (min_pixels) *min_pixels = m->s.images.min_pixels;
+    if (max_pixels) *max_pixels = m->s.images.max_pixels;
 }
 
 int vlmtune_set_image_pixels(vlmtune_model *m, long min_pixels, long max_pixels) {
@@ -129,6 +135,22 @@ int vlmtune_eval(vlmtune_model *m, const char *data_path, const vlmtune_eval_opt
 
 /* ------------------------------------------------------------------ training ---- */
 
+/* A lock-free atomic flag: set from any thread or a signal handler, read by the trainer between steps. */
+struct vlmtune_cancel {
+    atomic_int requested;
+};
+
+vlmtune_cancel *vlmtune_cancel_new(void) {
+    vlmtune_cancel *c = malloc(sizeof *c);
+    if (c) atomic_init(&c->requested, 0);
+    return c;
+}
+
+void vlmtune_cancel_request(vlmtune_cancel *c) { atomic_store(&c->requested, 1); }
+int vlmtune_cancel_requested(const vlmtune_cancel *c) { return atomic_load((atomic_int *)&c->requested); }
+void vlmtune_cancel_reset(vlmtune_cancel *c) { atomic_store(&c->requested, 0); }
+void vlmtune_cancel_free(vlmtune_cancel *c) { free(c); }
+
 static void relay_step(void *ctx, const vt_train_report *r, bool report) {
     const vlmtune_train_callbacks *cb = ctx;
     if (!cb->on_progress) return;
@@ -144,7 +166,7 @@ static void relay_valid(void *ctx, long step, double loss, bool best) {
 
 static bool relay_stop(void *ctx) {
     const vlmtune_train_callbacks *cb = ctx;
-    return cb->stop && *cb->stop;
+    return cb->cancel && vlmtune_cancel_requested(cb->cancel);
 }
 
 int vlmtune_train(const char *config_yaml, int argc, char **argv, const vlmtune_train_callbacks *callbacks,
