@@ -178,6 +178,8 @@ def configurations(a):
             for tr in ("vlmtune", "mlx-vlm"):
                 if tr in a.trainers:
                     add(trainer=tr, batch=B, ckpt=False, pack=0, quant="q4")
+            if "vlmtune" in a.trainers:  # the QLoRA memory target is with checkpointing
+                add(trainer="vlmtune", batch=B, ckpt=True, pack=0, quant="q4")
     sel = [c for c in out if (not a.only or re.search(a.only, c["label"]))
            and not (a.skip and re.search(a.skip, c["label"]))]
     return sel

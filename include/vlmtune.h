@@ -152,6 +152,20 @@ VLMTUNE_API
 int vlmtune_train(const char *config_yaml, int argc, char **argv, const vlmtune_train_callbacks *callbacks,
                   vlmtune_train_result *result);
 
+/* Memory a training run would need, in bytes, from its settings as vlmtune_train takes them: the model,
+ * adapters and optimizer held from the start, the estimated peak of a step (its largest micro-batch's
+ * activations, the loss head's chunk, the update), and the memory the run may use (--memory-limit-gb, else
+ * the device's: a Mac's recommended working set, a GPU's memory, the machine's for the CPU).  Loads the model
+ * and the data (as `vlmtune train --dry-run` does); trains nothing and writes nothing. */
+typedef struct {
+    double setup_bytes, peak_bytes, available_bytes;
+    long total_steps;
+    size_t train_rows, trainable_params;
+} vlmtune_memory_estimate;
+
+VLMTUNE_API
+int vlmtune_estimate_memory(const char *config_yaml, int argc, char **argv, vlmtune_memory_estimate *out);
+
 #ifdef __cplusplus
 }
 #endif

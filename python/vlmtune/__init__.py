@@ -21,6 +21,7 @@ from . import _lib
 from ._lib import VlmtuneError
 
 __all__ = ["VlmtuneError", "Cancel", "Model", "Progress", "TrainResult", "EvalRow", "EvalResult", "train",
+           "MemoryEstimate", "estimate_memory",
            "version"]
 
 
@@ -171,6 +172,29 @@ def train(config=None, *, on_progress=None, on_validation=None, cancel=None, **o
     relay.reraise()
     _lib.check(rc)
     return dataclasses.replace(_fields(result, TrainResult), interrupted=bool(result.interrupted))
+
+
+@dataclasses.dataclass(frozen=True)
+class MemoryEstimate:
+    setup_bytes: float       # model, adapters and optimizer, held from the start
+    peak_bytes: float        # the estimated peak of a step
+    available_bytes: float   # what the run may use (memory_limit_gb, else the device's)
+    total_steps: int
+    train_rows: int
+    trainable_params: int
+
+
+def estimate_memory(config=None, **overrides):
+    """The memory a training run with these settings would need (vlmtune_estimate_memory): loads the model
+    and data as train(...) would, trains nothing, writes nothing.  Same arguments as train()."""
+    argv = [b"vlmtune"]
+    for key, value in overrides.items():
+        if value is not None:
+            argv += [b"--" + key.replace("_", "-").encode(), _flag(value).encode()]
+    c_argv = (ctypes.c_char_p * len(argv))(*argv)
+    out = _lib.MemoryEstimate()
+    _lib.check(_lib.lib.vlmtune_estimate_memory(_lib.encode(config), len(argv), c_argv, ctypes.byref(out)))
+    return MemoryEstimate(*(getattr(out, f) for f, _ in out._fields_))
 
 
 class Model:

@@ -79,6 +79,12 @@ class TrainResult(ctypes.Structure):
                 ("best_valid_loss", ctypes.c_double), ("best_step", ctypes.c_long), ("interrupted", ctypes.c_int)]
 
 
+class MemoryEstimate(ctypes.Structure):
+    _fields_ = [("setup_bytes", ctypes.c_double), ("peak_bytes", ctypes.c_double),
+                ("available_bytes", ctypes.c_double), ("total_steps", ctypes.c_long),
+                ("train_rows", ctypes.c_size_t), ("trainable_params", ctypes.c_size_t)]
+
+
 def _declare(lib):
     P, I, S, D = ctypes.c_void_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_double
     L, Z = ctypes.c_long, ctypes.c_size_t
@@ -100,6 +106,7 @@ def _declare(lib):
         "vlmtune_cancel_reset": (None, [P]),
         "vlmtune_cancel_free": (None, [P]),
         "vlmtune_train": (I, [S, I, ctypes.POINTER(S), ctypes.POINTER(TrainCallbacks), ctypes.POINTER(TrainResult)]),
+        "vlmtune_estimate_memory": (I, [S, I, ctypes.POINTER(S), ctypes.POINTER(MemoryEstimate)]),
     }
     for name, (restype, argtypes) in sigs.items():
         fn = getattr(lib, name)

@@ -184,3 +184,23 @@ int vlmtune_train(const char *config_yaml, int argc, char **argv, const vlmtune_
         *result = (vlmtune_train_result){r.steps_done, r.last_loss, r.best_valid_loss, r.best_step, r.interrupted};
     return rc ? -1 : 0;
 }
+
+static void keep_start(void *ctx, const vt_train_start *s) {
+    *(vlmtune_memory_estimate *)ctx =
+        (vlmtune_memory_estimate){.setup_bytes = s->setup_bytes, .peak_bytes = s->estimated_peak_bytes,
+                                  .available_bytes = s->device_bytes, .total_steps = s->total_steps,
+                                  .train_rows = s->train_rows, .trainable_params = s->trainable_params};
+}
+
+int vlmtune_estimate_memory(const char *config_yaml, int argc, char **argv, vlmtune_memory_estimate *out) {
+    *out = (vlmtune_memory_estimate){0};
+    vt_train_config cfg;
+    vt_train_config_defaults(&cfg);
+    vt_train_callbacks cb = {.ctx = out, .on_start = keep_start};
+    vt_train_result r;
+    int rc = vt_train_config_from_args(&cfg, config_yaml, argc, argv);
+    if (rc == 0) cfg.dry_run = true;
+    if (rc == 0) rc = vt_train(&cfg, &cb, &r);
+    vt_train_config_free(&cfg);
+    return rc ? -1 : 0;
+}

@@ -69,6 +69,8 @@ int cmd_train(int argc, char **argv) {
             printf("interrupted at step %ld: checkpoint written; continue with --resume %s\n", res.steps_done, cfg.out);
         /* a rank stopped because another was asked to: the same status as if asked itself */
         vt_cli_exit_status = 128 + (stop_signal ? (int)stop_signal : SIGTERM);
+    } else if (rc == 0 && speaks && cfg.dry_run) {
+        printf("dry run: the settings, model, data and memory check out; nothing was written\n");
     } else if (rc == 0 && speaks) {
         printf("done: %ld steps, last loss %.4f", res.steps_done, res.last_loss);
         if (res.best_step >= 0) printf(", best validation loss %.4f at step %ld", res.best_valid_loss, res.best_step);

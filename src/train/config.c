@@ -82,6 +82,8 @@ static const field fields[] = {
     F("grad_checkpoint", "grad-checkpoint", NULL, T_BOOL, grad_checkpoint, "recompute block activations in backward"),
     F("compile", "compile", NULL, T_BOOL, compile,
       "fuse each decoder layer's elementwise work (mx.compile; off with adapter dropout)"),
+    F("dry_run", "dry-run", NULL, T_BOOL, dry_run,
+      "check the settings, model, data and memory, print the plan and the memory estimate, and stop"),
     F("memory_check", "memory-check", NULL, T_BOOL, memory_check,
       "refuse to start when the estimated peak memory exceeds the device's (false: warn only)"),
     F("memory_limit_gb", "memory-limit-gb", "GB", T_DOUBLE, memory_limit_gb,

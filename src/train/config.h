@@ -67,6 +67,7 @@ typedef struct {
     bool length_bucketing;   /* batch samples of similar length together */
     bool grad_checkpoint;
     bool compile;            /* trace and fuse each decoder layer (not with dropout) */
+    bool dry_run;            /* set up and check everything, then stop before the run directory is made */
     bool memory_check;       /* refuse a run whose estimated peak exceeds the device's memory */
     double memory_limit_gb;  /* the memory the run may use (0: the device's) */
     int pad_to_multiple;     /* batch lengths rounded up to a multiple of this (0: automatic) */

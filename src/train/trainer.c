@@ -279,7 +279,7 @@ static int check_memory(run *r, vt_train_start *s) {
              s->estimated_peak_bytes / gb, s->setup_bytes / gb, shape.rows, shape.tokens / (shape.rows ? shape.rows : 1),
              (s->estimated_peak_bytes - s->setup_bytes) / gb, s->device_bytes / gb,
              r->cfg->grad_checkpoint ? "" : ", turn on grad_checkpoint");
-    if (r->cfg->memory_check) return vt_err("%s (memory_check false tries anyway)", why);
+    if (r->cfg->memory_check && !r->cfg->dry_run) return vt_err("%s (memory_check false tries anyway)", why);
     if (r->cb.log) fprintf(r->cb.log, "warning: %s\n", why);
     return 0;
 }
@@ -385,6 +385,10 @@ static int setup(run *r) {
     TRY(cache_vision(r));
     vt_train_start start = start_of(r, from);
     TRY(check_memory(r, &start));
+    if (cfg->dry_run) { /* everything checked, nothing written */
+        if (r->cb.on_start) r->cb.on_start(r->cb.ctx, &start);
+        return 0;
+    }
     /* rank 0 alone owns the run directory */
     if (writes(r) && !in_place) TRY(create_run_dir(r));
     if (writes(r)) TRY(open_outputs(r));
@@ -728,7 +732,7 @@ int vt_train(const vt_train_config *cfg, const vt_train_callbacks *cb, vt_train_
         r.cb = (vt_train_callbacks){.ctx = r.cb.ctx, .should_stop = r.cb.should_stop};
     vt_train_result res = {.best_valid_loss = NAN, .best_step = -1};
     int rc = setup(&r);
-    if (rc == 0) rc = loop(&r, &res);
+    if (rc == 0 && !cfg->dry_run) rc = loop(&r, &res);
     res.steps_done = r.st.step;
     res.best_valid_loss = r.st.best_valid, res.best_step = r.st.best_step;
     teardown(&r);

@@ -115,3 +115,16 @@ def test_eval_equals_the_cli(vlmtune, setup, train_setup):
            f"exact match {100 * r.exact_match:.1f}%, token F1 {r.f1:.3f}")
     assert got == cli.stdout.split("valid.jsonl: ", 1)[1].strip()
     assert [row.index for row in rows] == list(range(r.rows)) and all(row.generated is not None for row in rows)
+
+
+def test_estimate_memory_is_the_dry_runs_and_writes_nothing(vlmtune, train_setup, tmp_path):
+    model, data = train_setup
+    args = dict(model=model, data=data / "train.jsonl", out=tmp_path / "run", iters=3, batch_size=2)
+    e = vlmtune.estimate_memory(**args)
+    assert e.train_rows > 0 and e.total_steps == 3 and e.trainable_params > 0
+    assert 0 < e.setup_bytes < e.peak_bytes and e.available_bytes > 0
+    cli = [str(CLI), "train", "--dry-run"] + [x for k, v in args.items() for x in (f"--{k.replace('_', '-')}", str(v))]
+    r = subprocess.run(cli, capture_output=True, text=True)
+    assert r.returncode == 0 and "nothing was written" in r.stdout, r.stdout + r.stderr
+    assert f"about {e.peak_bytes / 1e9:.2f} GB at a step's peak" in r.stdout, r.stdout
+    assert not (tmp_path / "run").exists()

@@ -14,6 +14,10 @@
 #   q4        ~1 min  tools/quantize_mlx.py -> $VT_MODEL_DIR-q4 (4-bit, group 64; language model only)
 #   profile   ~40 s a run  bench/profile_step on the 4B model (not in the default phases): PROFILE_RUNS, e.g.
 #                     "--batch=1,--compile --batch=4" -> $OUT/profile.md
+#   dist      ~1 min  bench/bench_distributed.py: one process, plain and on the data-parallel path (a group of
+#                     one), batch 4 of the bench rows -> $OUT/dist.md (DIST_STEPS, DIST_REPEATS)
+#   generate  ~2 min  bench/bench_generate.py on the 4B model with an adapter trained 2 steps -> $OUT/generate.md
+#                     (GEN_TOKENS, GEN_RUNS)
 #   bench     the rest  bench/bench_train_gpu.py --time-budget <seconds left of --limit>: configurations that
 #                     would start too late are recorded as skipped, and bench.json / bench.md are rewritten
 #                     after every configuration, so a cut-off run still returns what it measured
@@ -120,6 +124,31 @@ if has profile; then
       $(echo "$args" | tr ',=' '  ') 2>&1 | tee -a "$OUT/profile.md"
     echo | tee -a "$OUT/profile.md"
   done
+fi
+
+if has dist; then
+  phase dist
+  [ -f "$M/config.json" ] || die "no $M: run the model phase"
+  python3 "$D/scripts/bench/bench_train_gpu.py" --model "$M" --cli "$CLI" --work "$V/work" --rows-only || die "rows"
+  side=${VT_IMAGE_SIDE:-448}
+  VT_CLI=$CLI python3 "$D/scripts/bench/bench_distributed.py" --model "$M" --data "$V/work/rows/train.jsonl" \
+    --modes 1,1dist --steps ${DIST_STEPS:-10} --repeats ${DIST_REPEATS:-3} --batch-size 4 --accumulation 1 -- \
+    --image-min-pixels $((side * side)) --image-max-pixels $((side * side)) --max-seq-length 2048 \
+    2>&1 | tee "$OUT/dist.md"
+fi
+
+if has generate; then
+  phase generate
+  [ -f "$M/config.json" ] || die "no $M: run the model phase"
+  python3 "$D/scripts/bench/bench_train_gpu.py" --model "$M" --cli "$CLI" --work "$V/work" --rows-only || die "rows"
+  A=$V/work/gen-adapter
+  if [ ! -f "$A/adapters.safetensors" ]; then   # an adapter trained two steps on the bench rows
+    rm -rf "$A"
+    "$CLI" train --model "$M" --data "$V/work/rows/train.jsonl" --out "$A" --iters 2 --batch-size 1 \
+      --image-min-pixels 200704 --image-max-pixels 200704 --max-seq-length 2048 --save-every 1000 >/dev/null || die "adapter"
+  fi
+  VT_CLI=$CLI python3 "$D/scripts/bench/bench_generate.py" --model "$M" --adapter "$A" --tokens ${GEN_TOKENS:-128} \
+    --runs ${GEN_RUNS:-3} 2>&1 | tee "$OUT/generate.md"
 fi
 
 if has bench; then
