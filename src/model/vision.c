@@ -234,10 +234,18 @@ static int run_tower(const vt_model *m, const patch_plan *p, mx_array pixel_valu
     TRY(mx_from_data(&cos, p->cos, tshape, 2, MX_FLOAT32));
     TRY(mx_from_data(&sin, p->sin, tshape, 2, MX_FLOAT32));
     for (int i = 0; i < c->v_depth; i++) {
-        if (checkpoint) TRY(checkpointed_block(m, &v->blocks[i], p, cos, sin, x, &x));
-        else TRY(block(m, &v->blocks[i], p, cos, sin, x, &x));
-        for (int k = 0; k < c->n_deepstack; k++)
-            if (c->deepstack[k] == i) TRY(merge(m, &v->deepstack[k], x, &out->deepstack[k]));
+        /* a block's intermediate handles go when it is done (the graph keeps what its output needs) */
+        mx_arena *outer = mx_arena_current(), *scope = mx_scope_begin();
+        mx_array y;
+        int rc = checkpoint ? checkpointed_block(m, &v->blocks[i], p, cos, sin, x, &y)
+                            : block(m, &v->blocks[i], p, cos, sin, x, &y);
+        for (int k = 0; rc == 0 && k < c->n_deepstack; k++)
+            if (c->deepstack[k] == i && (rc = merge(m, &v->deepstack[k], y, &out->deepstack[k])) == 0)
+                mx_keep(out->deepstack[k], outer);
+        if (rc == 0) mx_keep(y, outer);
+        mx_scope_end(scope);
+        TRY(rc);
+        x = y;
     }
     out->n_deepstack = c->n_deepstack;
     return merge(m, &v->merger, x, &out->merged);
