@@ -1,4 +1,5 @@
-/* generate.c — prefill, decode steps and sampling. */
+/* generate.c — prefill (in chunks after the last image), decode steps (pipelined when sampling runs on the
+ * device) and sampling.  docs/GENERATE.md describes the loop. */
 #include "generate/generate.h"
 
 #include <math.h>
