@@ -195,9 +195,11 @@ static int decode_pipelined(const vt_model *m, const vt_encoded *p, const vt_vis
     int rc = next_token(m, p, vision, cache, o, chunk, 0, NULL, &y);
     for (int step = 0; rc == 0 && step < o->max_tokens; step++) {
         int32_t id = 0;
-        if (step + 1 < o->max_tokens) rc = next_token(m, p, vision, cache, o, chunk, step + 1, y, &next);
-        if (rc == 0) rc = mx_item_i32(y, &id);
-        if (step == 0) out->prompt_seconds = vt_now() - *t0, *t0 = vt_now();
+        /* the first token is read before step 1 is queued, so the prompt's time is the prefill's alone (on a CPU
+         * step 1 would share the cores with it); from then on step n+1 runs while step n is read */
+        if (step == 0) rc = mx_item_i32(y, &id), out->prompt_seconds = vt_now() - *t0, *t0 = vt_now();
+        if (rc == 0 && step + 1 < o->max_tokens) rc = next_token(m, p, vision, cache, o, chunk, step + 1, y, &next);
+        if (rc == 0 && step > 0) rc = mx_item_i32(y, &id);
         mx_free(y);
         y = next, next = NULL;
         if (rc || is_eos(o, id)) break;
