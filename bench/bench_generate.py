@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
 """Decode speed: the base model, the base with an adapter applied on the fly, the fused model, and mlx-vlm.
 
-    bench_generate.py --model DIR --adapter DIR [--tokens N] [--runs R]
+    bench_generate.py --model DIR --adapter DIR [--tokens N] [--runs R] [--compare OTHER_CLI]
 
 Greedy, one 256×256 photo + a short prompt, N new tokens with the stop ids ignored.  vlmtune's figures
 are its own report (prompt and generation tokens/s); mlx-vlm 0.7.10's is its generate_step on the same
 prompt ids and pixels (from `vlmtune encode`), timed over the same number of new tokens.  Prints the
-median of R runs and each figure's ratio to vlmtune's base decode speed.
+median of R runs, the spread (min–max), and each figure's ratio to vlmtune's base decode speed.  --compare
+adds rows for another vlmtune binary (say, a build of the previous commit), run interleaved with this one so a
+loaded machine's drift hits both alike.
 """
 import argparse
 import json
@@ -22,8 +24,8 @@ ROOT = Path(__file__).resolve().parents[1]
 CLI = os.environ.get("VT_CLI", str(ROOT / "build" / "vlmtune"))
 
 
-def vlmtune(model, image, n, adapter=None):
-    cmd = [CLI, "generate", "--model", str(model), "--image", str(image), "--prompt", "Critique this photo.",
+def vlmtune(model, image, n, adapter=None, cli=None):
+    cmd = [cli or CLI, "generate", "--model", str(model), "--image", str(image), "--prompt", "Critique this photo.",
            "--max-tokens", str(n), "--ignore-eos", "--temp", "0"]
     if adapter:
         cmd += ["--adapter", str(adapter)]
@@ -62,6 +64,7 @@ def main():
     ap.add_argument("--adapter", required=True)
     ap.add_argument("--tokens", type=int, default=64)
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--compare", help="another vlmtune binary, timed interleaved with this one")
     a = ap.parse_args()
     from PIL import Image
     with tempfile.TemporaryDirectory() as tmp:
@@ -71,17 +74,28 @@ def main():
         subprocess.run([CLI, "fuse", "--model", a.model, "--adapter", a.adapter, "--out", str(d / "fused")], check=True,
                        capture_output=True)
         rows = {"vlmtune base": [], "vlmtune + adapter (unfused)": [], "vlmtune fused": [], "mlx-vlm base": []}
-        for _ in range(a.runs):
+        if a.compare:
+            rows["other base"], rows["other + adapter (unfused)"] = [], []
+        for i in range(a.runs):
+            if a.compare and i % 2:  # alternate which binary goes first
+                rows["other base"].append(vlmtune(a.model, image, a.tokens, cli=a.compare))
+                rows["other + adapter (unfused)"].append(vlmtune(a.model, image, a.tokens, a.adapter, cli=a.compare))
             rows["vlmtune base"].append(vlmtune(a.model, image, a.tokens))
             rows["vlmtune + adapter (unfused)"].append(vlmtune(a.model, image, a.tokens, a.adapter))
+            if a.compare and not i % 2:
+                rows["other base"].append(vlmtune(a.model, image, a.tokens, cli=a.compare))
+                rows["other + adapter (unfused)"].append(vlmtune(a.model, image, a.tokens, a.adapter, cli=a.compare))
             rows["vlmtune fused"].append(vlmtune(d / "fused", image, a.tokens))
             rows["mlx-vlm base"].append(mlx_vlm(a.model, d, image, a.tokens))
     base = statistics.median(r[1] for r in rows["vlmtune base"])
-    print(f"model {a.model}, adapter {a.adapter}; greedy, {a.tokens} new tokens, one 256×256 photo; median of {a.runs}")
-    print(f"{'':30} {'prompt tok/s':>13} {'decode tok/s':>13} {'decode vs base':>15}")
+    print(f"model {a.model}, adapter {a.adapter}; greedy, {a.tokens} new tokens, one 256×256 photo; "
+          f"median [min–max] of {a.runs}" + (f"; other = {a.compare}" if a.compare else ""))
+    print(f"{'':30} {'prompt tok/s':>21} {'decode tok/s':>19} {'decode vs base':>15}")
     for name, r in rows.items():
-        p, g = statistics.median(x[0] for x in r), statistics.median(x[1] for x in r)
-        print(f"{name:30} {p:13.1f} {g:13.1f} {g / base:14.2f}x")
+        p, g = [x[0] for x in r], [x[1] for x in r]
+        pm, gm = statistics.median(p), statistics.median(g)
+        print(f"{name:30} {pm:7.1f} [{min(p):5.0f}–{max(p):5.0f}] {gm:6.1f} [{min(g):4.0f}–{max(g):4.0f}] "
+              f"{gm / base:14.2f}x")
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
  *
  *   vlmtune generate --model DIR [--adapter DIR] [--image PATH ...] --prompt TEXT [--system TEXT]
  *                    [--max-tokens N] [--temp T] [--top-p P] [--top-k K] [--repetition-penalty R] [--seed S]
+ *                    [--prefill-step-size N] [--no-cache] [--ignore-eos] [--print-ids]
  *
  * Defaults for sampling and the stop ids come from the model's generation_config.json (else
  * config.json's eos_token_id, and greedy decoding); flags override.  Prompt and generation speed
@@ -28,8 +29,10 @@ static int on_token(void *ctx, int32_t id) {
 /* The session's defaults (generation_config.json), then the flags. */
 static int sampling(const vt_option *opts, const vt_session *s, vt_generate_options *o) {
     *o = s->generation;
-    long max_tokens, top_k, seed;
+    long max_tokens, top_k, seed, prefill_step;
     TRY(vt_args_int(opts, "max-tokens", 256, 1, 1 << 20, &max_tokens));
+    TRY(vt_args_int(opts, "prefill-step-size", VT_PREFILL_STEP, 1, 1 << 20, &prefill_step));
+    o->prefill_step = (int)prefill_step;
     TRY(vt_args_int(opts, "top-k", o->top_k, 0, 1 << 30, &top_k));
     TRY(vt_args_int(opts, "seed", 0, 0, 1L << 62, &seed));
     o->max_tokens = (int)max_tokens, o->top_k = (int)top_k, o->seed = (uint64_t)seed;
@@ -73,6 +76,7 @@ int cmd_generate(int argc, char **argv) {
                         {"top-k", "K", "sample among the K most likely (0: all) [generation_config.json]", false},
                         {"repetition-penalty", "R", "penalty for tokens among the last 20 [generation_config.json, else 1]", false},
                         {"seed", "S", "sampling seed [0]", false},
+                        {"prefill-step-size", "N", "the prompt's text after its last image goes in chunks of N tokens [2048]", false},
                         {"no-cache", NULL, "recompute the whole sequence per token (reference decoder)", false},
                         {"ignore-eos", NULL, "do not stop at the end-of-turn tokens", false},
                         {"print-ids", NULL, "also print the generated token ids to stderr", false},

@@ -17,6 +17,8 @@
 #include "model/qwen3vl.h"
 #include "data/example.h"
 
+enum { VT_PREFILL_STEP = 2048 }; /* mlx-lm's prefill_step_size */
+
 typedef struct {
     int max_tokens;
     double temperature;   /* 0: greedy */
@@ -27,6 +29,8 @@ typedef struct {
     const int32_t *eos;   /* stop ids; borrowed */
     size_t n_eos;
     bool no_cache;        /* the reference decoder: a full forward per token */
+    int prefill_step;     /* the prompt's text after its last image goes in chunks of this many tokens;
+                             0: VT_PREFILL_STEP */
 } vt_generate_options;
 
 typedef struct {

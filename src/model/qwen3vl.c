@@ -241,19 +241,30 @@ int vt_model_forward(const vt_model *m, const vt_model_inputs *in, vt_model_outp
 }
 
 int vt_model_decode(const vt_model *m, vt_kv_cache *cache, int32_t token, mx_array *hidden) {
+    if (token < 0 || token >= m->config.vocab)
+        return vt_err("decode: token id %d is outside the vocabulary", token);
+    mx_array ids;
+    TRY(mx_from_data(&ids, &token, (int[]){1, 1}, 2, MX_INT32));
+    return vt_model_extend(m, cache, ids, hidden);
+}
+
+int vt_model_extend(const vt_model *m, vt_kv_cache *cache, mx_array ids, mx_array *hidden) {
     const vt_model_config *c = &m->config;
     if (cache->length == 0) return vt_err("decode: the cache is empty (prefill the prompt first)");
-    if (token < 0 || token >= c->vocab) return vt_err("decode: token id %d is outside the vocabulary", token);
-    int32_t pos[3];
-    pos[0] = pos[1] = pos[2] = cache->length + cache->rope_delta;
-    int shape[2] = {1, 1};
-    mx_array ids, h;
+    if (mx_ndim(ids) != 2 || mx_dim(ids, 0) != 1 || mx_dtype_of(ids) != MX_INT32)
+        return vt_err("decode: ids must be [1, T] int32");
+    int T = mx_dim(ids, 1);
+    int32_t *pos = malloc(3 * (size_t)T * sizeof *pos);
+    if (!pos) return vt_err("out of memory");
+    for (int t = 0; t < T; t++) pos[t] = pos[T + t] = pos[2 * T + t] = cache->length + cache->rope_delta + t;
+    mx_array h;
     vt_text_ctx ctx = {.cache = cache};
-    TRY(mx_from_data(&ids, &token, shape, 2, MX_INT32));
+    int rc = vt_mrope_tables(c, pos, 1, T, &ctx.cos, &ctx.sin);
+    free(pos);
+    TRY(rc);
     TRY(vt_embedding_lookup(&m->text.embed, ids, &h));
-    TRY(vt_mrope_tables(c, pos, 1, 1, &ctx.cos, &ctx.sin));
     for (int i = 0; i < c->layers; i++) TRY(vt_text_layer_forward(c, &m->text.layers[i], h, &ctx, &h));
-    cache->length++;
+    cache->length += T;
     return mx_rms_norm(hidden, h, m->text.norm.weight, (float)c->rms_eps);
 }
 

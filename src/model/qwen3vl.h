@@ -90,9 +90,12 @@ typedef struct {
 
 /* Keys and values of the tokens seen so far, per decoder layer, for generation (batch 1).  The
  * next token's text position is length + rope_delta on all three MRoPE axes (Qwen3-VL's rule for
- * text after a prompt with images).  Owns its arrays (in its arena). */
+ * text after a prompt with images).  Each layer's buffers are preallocated in steps of VT_KV_STEP
+ * tokens and written in place (mlx-lm's KVCache); only [0, length) along the token axis is filled.
+ * Owns its arrays (in its arena). */
+enum { VT_KV_STEP = 256 };
 typedef struct {
-    mx_array *k, *v;   /* [layers], each [1, kv_heads, length, head_dim] or NULL */
+    mx_array *k, *v;   /* [layers], each [1, kv_heads, capacity ≥ length, head_dim] or NULL */
     int layers, length;
     int32_t rope_delta;
     mx_arena *arena;
@@ -180,6 +183,12 @@ int vt_model_forward(const vt_model *m, const vt_model_inputs *in, vt_model_outp
 /* One generated token after a prefill: hidden state [1, 1, hidden] after the final norm; the cache
  * grows by one. */
 int vt_model_decode(const vt_model *m, vt_kv_cache *cache, int32_t token, mx_array *hidden);
+/* Text tokens after a prefill, as an MLX array [1, T] int32 that may still be lazy (a token sampled on the
+ * device and not yet read: pipelined decoding), or the rest of a long text prompt (chunked prefill): their
+ * positions continue at length + rope_delta, each attends to the cache and causally to the chunk; hidden
+ * states [1, T, hidden] after the final norm; the cache grows by T.  Ids are not range-checked here (that
+ * would wait for them): the caller passes ids from the tokenizer or from the model's own logits. */
+int vt_model_extend(const vt_model *m, vt_kv_cache *cache, mx_array ids, mx_array *hidden);
 /* Logits for selected rows of hidden states: rows [S, hidden] -> [S, vocab] (float32). */
 int vt_model_logits(const vt_model *m, mx_array rows, mx_array *logits);
 void vt_model_outputs_clear(vt_model_outputs *out);

@@ -118,21 +118,38 @@ void vt_kv_cache_free(vt_kv_cache *c) {
     *c = (vt_kv_cache){0};
 }
 
-/* The layer's keys and values become [earlier ; new]; the cache keeps them (evaluated, so the
- * graph of earlier steps can be released). */
-static int cache_append(vt_kv_cache *c, int layer, mx_array *k, mx_array *v) {
-    if (c->k[layer]) {
-        mx_array both[2] = {c->k[layer], *k};
-        TRY(mx_concatenate(k, both, 2, 2));
-        both[0] = c->v[layer], both[1] = *v;
-        TRY(mx_concatenate(v, both, 2, 2));
+/* Writes the layer's new keys and values at [length, length + T) of its preallocated buffers (mlx-lm's
+ * KVCache): a buffer grows in steps of VT_KV_STEP tokens, so a decode step writes one row in place (MLX
+ * reuses a slice update's input buffer when nothing else holds it) instead of copying the whole history
+ * as concatenation did.  *k and *v become views of the filled prefix [0, length + T), what attention reads.
+ * The cache keeps the buffers, not the views: a view would pin the old buffer and force a copy. */
+static int cache_write(vt_kv_cache *c, int layer, mx_array *k, mx_array *v) {
+    int T = mx_dim(*k, 2), from = c->length, to = from + T;
+    mx_array *bufs[2] = {&c->k[layer], &c->v[layer]}, *news[2] = {k, v};
+    for (int i = 0; i < 2; i++) {
+        mx_array buf = *bufs[i], x = *news[i];
+        int H = mx_dim(x, 1), D = mx_dim(x, 3);
+        if (!buf || mx_dim(buf, 2) < to) {
+            /* grow to the next multiple of the step: [filled prefix ; zeros] */
+            int cap = (to + VT_KV_STEP - 1) / VT_KV_STEP * VT_KV_STEP, old = buf ? from : 0;
+            mx_array zeros, parts[2];
+            TRY(mx_zeros(&zeros, (int[]){1, H, cap - old, D}, 4, mx_dtype_of(x)));
+            if (buf) {
+                TRY(mx_slice_axis(&parts[0], buf, 2, 0, from));
+                parts[1] = zeros;
+                TRY(mx_concatenate(&buf, parts, 2, 2));
+            } else {
+                buf = zeros;
+            }
+        }
+        mx_array kept;
+        TRY(mx_slice_update(&buf, buf, x, (int[]){0, 0, from, 0}, (int[]){1, H, to, D}, NULL, 4));
+        TRY(mx_ref(&kept, buf));
+        mx_keep(kept, c->arena);
+        mx_free(*bufs[i]);
+        *bufs[i] = kept;
+        TRY(mx_slice_axis(news[i], buf, 2, 0, to));
     }
-    mx_array kk, vv;
-    TRY(mx_ref(&kk, *k));
-    TRY(mx_ref(&vv, *v));
-    mx_keep(kk, c->arena), mx_keep(vv, c->arena);
-    mx_free(c->k[layer]), mx_free(c->v[layer]);
-    c->k[layer] = kk, c->v[layer] = vv;
     return 0;
 }
 
@@ -183,8 +200,9 @@ static int attention(const vt_model_config *c, const vt_text_layer *l, mx_array 
     TRY(vt_apply_rotary(k, ctx->cos, ctx->sin, false, &k));
     mx_mask_mode mode = ctx->mask ? MX_MASK_ARRAY : MX_MASK_CAUSAL;
     if (ctx->cache) {
-        TRY(cache_append(ctx->cache, l->index, &k, &v));
-        if (T == 1) mode = MX_MASK_NONE; /* one new token sees every earlier one */
+        TRY(cache_write(ctx->cache, l->index, &k, &v));
+        /* one new token sees every earlier one; a chunk of T is causal, aligned to the last key (MLX's rule) */
+        if (T == 1) mode = MX_MASK_NONE;
     }
     float scale = 1.0f / sqrtf((float)hd);
     if (ctx->slice_counts) TRY(sliced_attention(ctx, q, k, v, scale, &a));

@@ -70,8 +70,8 @@ def reference(model_dir, adapter, ids, pv, grid):
     return out
 
 
-def vlmtune(model, d, images, prompt, *extra):
-    cmd = [CLI, "generate", "--model", str(model), "--prompt", prompt, "--max-tokens", str(N), "--print-ids", *extra]
+def vlmtune(model, d, images, prompt, *extra, n=N):
+    cmd = [CLI, "generate", "--model", str(model), "--prompt", prompt, "--max-tokens", str(n), "--print-ids", *extra]
     for i in images:
         cmd += ["--image", str(d / i)]
     r = subprocess.run(cmd, capture_output=True, text=True)
@@ -121,3 +121,27 @@ def test_stops_at_the_end_of_turn_and_bad_flags_are_errors(setup, tmp_path):
     r = subprocess.run([CLI, "generate", "--model", str(model), "--prompt", "x", "--image", str(d / "missing.png")],
                        capture_output=True, text=True)
     assert r.returncode == 1 and "missing.png" in r.stderr
+
+
+def test_cache_steps_and_prefill_chunks_keep_the_reference_answer(setup):
+    """The preallocated cache grows in steps of 256 tokens and the prompt's text after the last image is
+    prefilled in chunks: crossing a step while decoding, or inside a prefill chunk, still gives the
+    full-recompute decoder's greedy answer.  (A 300-token answer would cross the same step at ~10× the cost:
+    --no-cache recomputes the whole sequence per token.)"""
+    model, d = setup
+    extra = ["--ignore-eos", "--adapter", str(d / "adapter")]
+    sentences = [f"Describe the colours, the light and the mood of photo number {i}." for i in range(20)]
+    prompt = " ".join(sentences[:10])
+    want, r = vlmtune(model, d, ["a.png"], prompt, *extra, "--no-cache", n=40)
+    n_prompt = int(r.stderr.split("prompt: ")[1].split()[0])
+    assert n_prompt < 256 < n_prompt + 40 and len(want) == 40  # the decode crosses the first cache step
+    for chunk in [[], ["--prefill-step-size", "100"], ["--prefill-step-size", "7"]]:
+        got, _ = vlmtune(model, d, ["a.png"], prompt, *extra, *chunk, n=40)
+        assert got == want, chunk
+    # a longer text-only prompt in chunks of 60: the chunk at 240..300 crosses the step
+    prompt = " ".join(sentences)
+    want, r = vlmtune(model, d, [], prompt, *extra, "--no-cache", n=8)
+    n_prompt = int(r.stderr.split("prompt: ")[1].split()[0])
+    assert n_prompt > 256  # so the chunk from 240 writes across the step
+    got, _ = vlmtune(model, d, [], prompt, *extra, "--prefill-step-size", "60", n=8)
+    assert got == want
