@@ -14,6 +14,7 @@
 #   q4        ~1 min  tools/quantize_mlx.py -> $VT_MODEL_DIR-q4 (4-bit, group 64; language model only)
 #   profile   ~40 s a run  bench/profile_step on the 4B model (not in the default phases): PROFILE_RUNS, e.g.
 #                     "--batch=1,--compile --batch=4" -> $OUT/profile.md
+#                     (BENCH_SECONDS caps it, leaving time for the phases after it)
 #   dist      ~1 min  bench/bench_distributed.py: one process, plain and on the data-parallel path (a group of
 #                     one), batch 4 of the bench rows -> $OUT/dist.md (DIST_STEPS, DIST_REPEATS)
 #   generate  ~2 min  bench/bench_generate.py on the 4B model with an adapter trained 2 steps -> $OUT/generate.md
@@ -126,6 +127,18 @@ if has profile; then
   done
 fi
 
+if has bench; then
+  phase bench
+  [ -f "$M/config.json" ] || die "no $M: run the model phase"
+  gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)
+  case "$gpu" in *NVL*) peak=835 ;; *PCIe*) peak=756 ;; *) peak=989 ;; esac  # dense bf16 TFLOP/s; SXM H100/H200: 989
+  Q4=()
+  [ -f "$M-q4/config.json" ] && Q4=(--q4-model "$M-q4")
+  left=$((LIMIT - ($(date +%s) - T0) - 5))
+  [ -n "${BENCH_SECONDS:-}" ] && [ "$BENCH_SECONDS" -lt "$left" ] && left=$BENCH_SECONDS   # leave time for later phases
+  python3 "$D/scripts/bench/bench_train_gpu.py" --model "$M" "${Q4[@]}" --cli "$CLI" --device gpu --peak-tflops $peak \
+    --work "$V/work" --json "$OUT/bench.json" --md "$OUT/bench.md" --time-budget $left "${BENCH[@]}"
+fi
 if has dist; then
   phase dist
   [ -f "$M/config.json" ] || die "no $M: run the model phase"
@@ -151,15 +164,4 @@ if has generate; then
     --runs ${GEN_RUNS:-3} 2>&1 | tee "$OUT/generate.md"
 fi
 
-if has bench; then
-  phase bench
-  [ -f "$M/config.json" ] || die "no $M: run the model phase"
-  gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)
-  case "$gpu" in *NVL*) peak=835 ;; *PCIe*) peak=756 ;; *) peak=989 ;; esac  # dense bf16 TFLOP/s; SXM H100/H200: 989
-  Q4=()
-  [ -f "$M-q4/config.json" ] && Q4=(--q4-model "$M-q4")
-  left=$((LIMIT - ($(date +%s) - T0) - 5))
-  python3 "$D/scripts/bench/bench_train_gpu.py" --model "$M" "${Q4[@]}" --cli "$CLI" --device gpu --peak-tflops $peak \
-    --work "$V/work" --json "$OUT/bench.json" --md "$OUT/bench.md" --time-budget $left "${BENCH[@]}"
-fi
 phase "done"
