@@ -110,8 +110,9 @@ void vt_dist_close(vt_dist *d) {
 }
 
 int vt_dist_sum(vt_dist *d, mx_array a, const char *what, mx_array *out) {
-    TRY(mx_eval(&a, 1));
-    if (d->size == 1) return mx_ref(out, a); /* MLX's group of one has no collectives: the sum is `a` */
+    /* MLX's group of one has no collectives: the sum is `a`, left lazy so the step stays one evaluation */
+    if (d->size == 1) return mx_ref(out, a);
+    TRY(mx_eval(&a, 1)); /* the collective's wait below then counts only the wait */
     mx_array sum;
     TRY(mx_dist_all_sum(&sum, a, d->group));
     wait_begin(d->watchdog, what);
