@@ -142,6 +142,15 @@ def _flag(value):
         if isinstance(value, os.PathLike) else str(value)
 
 
+def _argv(overrides):
+    """argv for vlmtune_train and vlmtune_estimate_memory: --flag value for each override that is not None."""
+    argv = [b"vlmtune"]
+    for key, value in overrides.items():
+        if value is not None:
+            argv += [b"--" + key.replace("_", "-").encode(), _flag(value).encode()]
+    return argv
+
+
 def train(config=None, *, on_progress=None, on_validation=None, cancel=None, **overrides):
     """Trains as `vlmtune train` does (vlmtune_train).
 
@@ -149,10 +158,7 @@ def train(config=None, *, on_progress=None, on_validation=None, cancel=None, **o
     underscores for dashes (model="DIR", data="F", out="RUN", iters=100, train_vision=True, resume="RUN").
     on_progress(Progress) is called after every optimizer step, on_validation(step, loss, best) after each
     validation; cancel: a Cancel that another thread may set.  Returns a TrainResult."""
-    argv = [b"vlmtune"]
-    for key, value in overrides.items():
-        if value is not None:
-            argv += [b"--" + key.replace("_", "-").encode(), _flag(value).encode()]
+    argv = _argv(overrides)
     relay = _Relay()
     own_cancel = Cancel()  # stops the run when a callback raised
     flag = cancel if cancel is not None else own_cancel
@@ -187,10 +193,7 @@ class MemoryEstimate:
 def estimate_memory(config=None, **overrides):
     """The memory a training run with these settings would need (vlmtune_estimate_memory): loads the model
     and data as train(...) would, trains nothing, writes nothing.  Same arguments as train()."""
-    argv = [b"vlmtune"]
-    for key, value in overrides.items():
-        if value is not None:
-            argv += [b"--" + key.replace("_", "-").encode(), _flag(value).encode()]
+    argv = _argv(overrides)
     c_argv = (ctypes.c_char_p * len(argv))(*argv)
     out = _lib.MemoryEstimate()
     _lib.check(_lib.lib.vlmtune_estimate_memory(_lib.encode(config), len(argv), c_argv, ctypes.byref(out)))

@@ -229,6 +229,15 @@ static int open_session(run *r) {
 
 /* ---------------------------------------------------------------- memory ---- */
 
+/* Supervised and real (not padding) tokens of a whole micro-batch, from its rows: every rank knows the
+ * step's totals without asking the others, so each scales its gradient by the same 1 / supervised. */
+static void micro_counts(const vt_rows *rows, const vt_micro *m, size_t *supervised, double *real) {
+    for (size_t i = 0; i < m->n; i++) {
+        *supervised += vt_example_targets(&rows->rows[m->samples[i]], 0, NULL, NULL);
+        *real += (double)rows->lengths[m->samples[i]];
+    }
+}
+
 /* The largest micro-batch of the current epoch's plan, as the model's memory estimate takes it. */
 static int largest_pass(run *r, vt_pass_shape *out) {
     TRY(plan_for(r, r->st.epoch));
@@ -236,17 +245,18 @@ static int largest_pass(run *r, vt_pass_shape *out) {
     *out = (vt_pass_shape){.checkpoint = r->cfg->grad_checkpoint, .head_chunk = vt_loss_chunk_rows(r->session.model->config.vocab)};
     for (size_t i = 0; i < r->plan.n; i++) {
         const vt_micro *mi = &r->plan.micro[i];
-        long rows = mi->row_of ? mi->row_of[mi->n - 1] + 1 : (long)mi->n, longest = 0, row_len = 0, sup = 0;
+        long rows = mi->row_of ? mi->row_of[mi->n - 1] + 1 : (long)mi->n, longest = 0, row_len = 0;
         for (size_t k = 0; k < mi->n; k++) {
-            const vt_encoded *e = &r->train.rows[mi->samples[k]];
-            long len = (long)((e->n_tokens + m - 1) / m * m);
+            long len = (long)((r->train.rows[mi->samples[k]].n_tokens + m - 1) / m * m);
             row_len = mi->row_of && k > 0 && mi->row_of[k] == mi->row_of[k - 1] ? row_len + len : len;
             longest = row_len > longest ? row_len : longest;
-            sup += (long)vt_example_targets(e, 0, NULL, NULL);
         }
+        size_t sup = 0;
+        double real = 0;
+        micro_counts(&r->train, mi, &sup, &real);
         long tokens = rows * longest;
         if (tokens > out->tokens) out->rows = rows, out->tokens = tokens;
-        if (sup > out->supervised) out->supervised = sup;
+        if ((long)sup > out->supervised) out->supervised = (long)sup;
     }
     return 0;
 }
@@ -527,15 +537,6 @@ static int all_reduce(run *r, const mx_array *grads, mx_array *loss_sum, size_t 
     TRY(mx_slice_axis(flat, sum, 0, 0, total));
     TRY(mx_slice_axis(loss_sum, sum, 0, total, total + 1));
     return mx_sum(loss_sum, *loss_sum, NULL, 0, false);
-}
-
-/* Supervised and real (not padding) tokens of a whole micro-batch, from its rows: every rank knows the
- * step's totals without asking the others, so each scales its gradient by the same 1 / supervised. */
-static void micro_counts(const vt_rows *rows, const vt_micro *m, size_t *supervised, double *real) {
-    for (size_t i = 0; i < m->n; i++) {
-        *supervised += vt_example_targets(&rows->rows[m->samples[i]], 0, NULL, NULL);
-        *real += (double)rows->lengths[m->samples[i]];
-    }
 }
 
 /* The next micro-batch, or this rank's share of it, assembled; the whole micro-batch's token counts added. */
