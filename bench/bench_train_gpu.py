@@ -206,6 +206,18 @@ def classify(rc, text):
     return "oom" if OOM.search(text or "") else "failed"
 
 
+def timed_run(cmd, timeout):
+    """(the completed process, its wall seconds), or a timeout result when it ran past `timeout`."""
+    t0 = time.time()
+    try:
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired as e:
+        err = e.stderr.decode(errors="replace") if isinstance(e.stderr, bytes) else (e.stderr or "")
+        return dict(status="timeout", error=f"no result in {timeout:.0f} s", wall_s=time.time() - t0,
+                    log=err[-2000:]), None
+    return r, time.time() - t0
+
+
 def run_vlmtune(c, ctx, timeout):
     run = ctx["work"] / "runs" / c["label"]
     shutil.rmtree(run, ignore_errors=True)
@@ -222,13 +234,9 @@ def run_vlmtune(c, ctx, timeout):
         cmd.append("--pack")
     if c["ckpt"]:
         cmd.append("--grad-checkpoint")
-    t0 = time.time()
-    try:
-        r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired as e:
-        err = e.stderr.decode(errors="replace") if isinstance(e.stderr, bytes) else (e.stderr or "")
-        return dict(status="timeout", error=f"no result in {timeout:.0f} s", wall_s=time.time() - t0, log=err[-2000:])
-    wall = time.time() - t0
+    r, wall = timed_run(cmd, timeout)
+    if isinstance(r, dict):
+        return r
     if r.returncode:
         text = r.stderr + r.stdout
         return dict(status=classify(r.returncode, text), error=last_line(text), wall_s=wall, log=text[-2000:])
@@ -254,13 +262,9 @@ def run_worker(c, ctx, timeout):
     Path(spec["result"]).unlink(missing_ok=True)
     py = ctx["peft_python"] if c["trainer"] == "peft" else ctx["mlx_python"]
     cmd = [py, os.path.abspath(__file__), "--worker", json.dumps(spec)]
-    t0 = time.time()
-    try:
-        r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired as e:
-        err = e.stderr.decode(errors="replace") if isinstance(e.stderr, bytes) else (e.stderr or "")
-        return dict(status="timeout", error=f"no result in {timeout:.0f} s", wall_s=time.time() - t0, log=err[-2000:])
-    wall = time.time() - t0
+    r, wall = timed_run(cmd, timeout)
+    if isinstance(r, dict):
+        return r
     if r.returncode or not Path(spec["result"]).exists():
         text = r.stderr + r.stdout
         return dict(status=classify(r.returncode, text), error=last_line(text), wall_s=wall, log=text[-3000:])
