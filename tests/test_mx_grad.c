@@ -233,6 +233,16 @@ static int op_qmatmul(mx_array *o, const mx_array *x) {
     TRY(mx_quantize(&q, &sc, &b, wa, 32, 4));
     return mx_quantized_matmul(o, x[0], q, sc, b, true, 32, 4);
 }
+/* The same product with vlmtune's own gradient (the weight dequantized first). */
+static int op_qlinear(mx_array *o, const mx_array *x) {
+    float w[4 * 64];
+    fill(w, 4 * 64, 5, -1, 1);
+    int s[2] = {4, 64};
+    mx_array wa, q, sc, b;
+    TRY(mx_from_data(&wa, w, s, 2, MX_FLOAT32));
+    TRY(mx_quantize(&q, &sc, &b, wa, 32, 4));
+    return mx_quantized_linear(o, x[0], q, sc, b, 32, 4);
+}
 
 #define SHAPES(...) (const int[][4]){__VA_ARGS__}
 #define NDIMS(...) (const int[]){__VA_ARGS__}
@@ -273,6 +283,7 @@ static void test_all_ops(void) {
     check_grad("sdpa array mask", op_sdpa_mask, 3, SHAPES({1, 2, 4, 8}, {1, 2, 4, 8}, {1, 2, 4, 8}),
                NDIMS(4, 4, 4), -1, 1);
     check_grad("quantized_matmul (x)", op_qmatmul, 1, SHAPES({2, 64}), NDIMS(2), -1, 1);
+    check_grad("quantized_linear (x)", op_qlinear, 1, SHAPES({2, 64}), NDIMS(2), -1, 1);
 }
 
 /* ------------------------------------------- transform plumbing checks ---- */

@@ -240,6 +240,10 @@ int mx_dequantize(mx_array *out, mx_array wq, mx_array scales, mx_array biases, 
 /* x @ dequant(w)ᵀ when transpose (the Linear layout), else x @ dequant(w). */
 int mx_quantized_matmul(mx_array *out, mx_array x, mx_array wq, mx_array scales, mx_array biases,
                         bool transpose, int group_size, int bits);
+/* x @ dequant(w)ᵀ, differentiated in x as g @ dequant(w) with the weight dequantized first (one weight's worth
+ * of memory for the moment) instead of MLX's untransposed quantized product, which is slow on CUDA. */
+int mx_quantized_linear(mx_array *out, mx_array x, mx_array wq, mx_array scales, mx_array biases, int group_size,
+                        int bits);
 
 /* ---------------------------------------------------------------- fast ops - */
 
@@ -324,6 +328,10 @@ int mx_device_memory(size_t *total, size_t *working_set);
 /* Metal keeps up to `bytes` resident (wired) instead of letting the OS page them (macOS 15+); a no-op on
  * other backends.  *previous (may be NULL) receives the old limit. */
 int mx_set_wired_limit(size_t bytes, size_t *previous);
+/* On MLX's CUDA backend, commit GPU work in graphs that read at most `mb` MB of inputs (MLX's default there is
+ * 1000), bounding the consumed activations held alive by the up to 10 graphs MLX queues ahead of the GPU.
+ * Effective only before the first GPU operation; a no-op on other backends or when MLX_MAX_MB_PER_BUFFER is set. */
+int mx_gpu_limit_in_flight(int mb);
 
 bool mx_gpu_available(void);
 int mx_set_default_device(mx_device dev);    /* fails with a message if there is no GPU */

@@ -266,3 +266,31 @@ int mx_quantized_matmul(mx_array *out, mx_array x, mx_array wq, mx_array scales,
                         int group_size, int bits) {
     return MXB_OP(out, "mx_quantized_matmul", mx::quantized_matmul(get(x), get(wq), get(scales), get(biases), transpose, group_size, bits), x, wq, scales, biases);
 }
+
+// MLX differentiates x @ dequant(w)ᵀ into the untransposed product g @ dequant(w), which MLX's CUDA backend runs
+// only with its generic kernel (qmm_naive, compiled at run time per shape): a QLoRA step did not get through
+// warm-up in 48 s on an H200.  The gradient is the same product with the weight dequantized first: a plain
+// matmul on every backend, and one layer's weight in the activations' type alive for the moment.
+static mx::array quantized_linear(const mx::array &x, const mx::array &wq, const mx::array &scales,
+                                  const mx::array &biases, int group_size, int bits) {
+    // Outside a gradient's trace (generation, evaluation, the first layer) no gradient can reach x.
+    if (!x.is_tracer()) return mx::quantized_matmul(x, wq, scales, biases, true, group_size, bits);
+    auto forward = [group_size, bits](const std::vector<mx::array> &in) {
+        return std::vector<mx::array>{mx::quantized_matmul(in[0], in[1], in[2], in[3], true, group_size, bits)};
+    };
+    auto backward = [group_size, bits](const std::vector<mx::array> &primals, const std::vector<mx::array> &cotangents,
+                                       const std::vector<mx::array> &) {
+        const mx::array &g = cotangents[0];
+        mx::array w = mx::astype(mx::dequantize(primals[1], primals[2], primals[3], group_size, bits), g.dtype());
+        // The quantized weight is frozen: its cotangents exist for the signature and are never evaluated.
+        return std::vector<mx::array>{mx::astype(mx::matmul(g, w), primals[0].dtype()), mx::zeros_like(primals[1]),
+                                      mx::zeros_like(primals[2]), mx::zeros_like(primals[3])};
+    };
+    return mx::custom_vjp(forward, backward)({x, wq, scales, biases})[0];
+}
+
+int mx_quantized_linear(mx_array *out, mx_array x, mx_array wq, mx_array scales, mx_array biases, int group_size,
+                        int bits) {
+    return MXB_OP(out, "mx_quantized_linear", quantized_linear(get(x), get(wq), get(scales), get(biases), group_size, bits),
+                  x, wq, scales, biases);
+}

@@ -18,7 +18,7 @@ int vt_reshape(mx_array *out, mx_array x, int ndim, ...) {
 int vt_linear_forward(const vt_linear *lin, mx_array x, mx_array *y) {
     mx_array base;
     if (lin->scales) {
-        TRY(mx_quantized_matmul(&base, x, lin->weight, lin->scales, lin->biases, true, lin->group_size, lin->bits));
+        TRY(mx_quantized_linear(&base, x, lin->weight, lin->scales, lin->biases, lin->group_size, lin->bits));
     } else {
         mx_array wt;
         TRY(mx_transpose(&wt, lin->weight, NULL, 0));
@@ -48,7 +48,7 @@ int vt_embedding_lookup(const vt_embedding *e, mx_array ids, mx_array *out) {
 }
 
 int vt_embedding_as_linear(const vt_embedding *e, mx_array x, mx_array *out) {
-    if (e->scales) return mx_quantized_matmul(out, x, e->weight, e->scales, e->biases, true, e->group_size, e->bits);
+    if (e->scales) return mx_quantized_linear(out, x, e->weight, e->scales, e->biases, e->group_size, e->bits);
     mx_array wt;
     TRY(mx_transpose(&wt, e->weight, NULL, 0));
     return mx_matmul(out, x, wt);
