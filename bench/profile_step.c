@@ -1,7 +1,7 @@
 /* profile_step.c — where a LoRA training step's time and memory go (a bench tool on the library's inside).
  *
  *   profile_step --model DIR --data FILE.jsonl [--batch B] [--image-pixels N] [--repeat K] [--checkpoint]
- *                [--compile]
+ *                [--compile] [--step-only]
  *
  * Takes the first B rows of FILE as one micro-batch (as `vlmtune train` builds it: a frozen tower's features
  * cached, LoRA rank 8 / alpha 16 on q, k, v, o, gate, up, down of every decoder layer) and measures, on MLX's
@@ -9,7 +9,8 @@
  * and its pieces at the step's shapes (attention, the seven projections, their LoRA adapters, the rest:
  * norms, rotary, SwiGLU, residuals), the loss head, and the host's batch assembly.  Each figure is the median
  * of K runs after one warm-up, evaluated and synchronised; memory is MLX's allocator peak above what was
- * active before the part ran.  Prints one table (bench/README.md keeps them). */
+ * active before the part ran.  --step-only measures the whole step's three rows alone.  Prints one table
+ * (bench/README.md keeps them). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +38,13 @@ typedef struct {
 } probe;
 
 typedef int (*part_fn)(probe *p, mx_array *out, size_t cap, size_t *n);
+
+typedef struct {
+    const char *model, *data;
+    int batch, repeat;
+    long pixels;
+    bool checkpoint, compile, step_only;
+} options;
 
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
@@ -215,14 +223,28 @@ static const vt_linear *const *projections_of(const vt_text_layer *l, const vt_l
     return out;
 }
 
+typedef struct {
+    const vt_text_layer *layer;
+    bool mlx_gradient; /* quantized: MLX's own gradient of the quantized product instead of vlmtune's */
+} proj_ctx;
+
+static int base_product(const vt_linear *lin, mx_array x, bool mlx_gradient, mx_array *y) {
+    if (lin->scales && mlx_gradient)
+        return mx_quantized_matmul(y, x, lin->weight, lin->scales, lin->biases, true, lin->group_size, lin->bits);
+    if (lin->scales) return mx_quantized_linear(y, x, lin->weight, lin->scales, lin->biases, lin->group_size, lin->bits);
+    mx_array wt;
+    TRY(mx_transpose(&wt, lin->weight, NULL, 0));
+    return mx_matmul(y, x, wt);
+}
+
 static int proj_cb(void *ctx, const mx_array *in, size_t n_in, mx_array *out, size_t cap, size_t *n_out) {
+    const proj_ctx *c = ctx;
     const vt_linear *lin[7];
-    projections_of(ctx, lin);
+    projections_of(c->layer, lin);
     mx_array total = NULL;
     for (int i = 0; i < 7; i++) {
-        mx_array wt, y, s;
-        TRY(mx_transpose(&wt, lin[i]->weight, NULL, 0));
-        TRY(mx_matmul(&y, in[i], wt));
+        mx_array y, s;
+        TRY(base_product(lin[i], in[i], c->mlx_gradient, &y));
         TRY(mx_sum(&s, y, NULL, 0, false));
         if (total) TRY(mx_add(&total, total, s));
         else total = s;
@@ -232,10 +254,10 @@ static int proj_cb(void *ctx, const mx_array *in, size_t n_in, mx_array *out, si
     return 0;
 }
 
-static int projections(probe *p, mx_array *out, size_t cap, size_t *n) {
+static int projections_with(probe *p, mx_array *out, size_t *n, bool mlx_gradient) {
+    proj_ctx c = {layer0(p), mlx_gradient};
     const vt_linear *lin[7];
-    projections_of(layer0(p), lin);
-    if (lin[0]->scales) return vt_err("quantized projections: not profiled alone");
+    projections_of(c.layer, lin);
     int B = mx_dim(p->x, 0), T = mx_dim(p->x, 1);
     mx_array in[7], key, value;
     int argnums[7];
@@ -247,12 +269,22 @@ static int projections(probe *p, mx_array *out, size_t cap, size_t *n) {
     }
     mx_function *f;
     size_t nv;
-    TRY(mx_function_new(&f, proj_cb, (void *)layer0(p)));
+    TRY(mx_function_new(&f, proj_cb, &c));
     int rc = mx_value_and_grad(f, in, 7, argnums, 7, &value, 1, &nv, out + 1);
     mx_function_free(f);
     out[0] = value;
     *n = 8;
     return rc;
+}
+
+static int projections(probe *p, mx_array *out, size_t cap, size_t *n) {
+    return projections_with(p, out, n, false);
+}
+
+/* A quantized base only: the same products differentiated by MLX itself (g @ dequant(W) as an untransposed
+ * quantized product), to show what vlmtune's dequantize-first gradient buys. */
+static int projections_mlx_gradient(probe *p, mx_array *out, size_t cap, size_t *n) {
+    return projections_with(p, out, n, true);
 }
 
 /* The loss head: logits at the supervised rows, cross-entropy, and the gradient to the hidden rows. */
@@ -302,7 +334,11 @@ static int layer_inputs(probe *p) {
     return rc;
 }
 
-static int run(const char *model, const char *data, int batch, long pixels, int repeat, bool checkpoint, bool compile) {
+static int run(const options *opt) {
+    const char *model = opt->model, *data = opt->data;
+    int batch = opt->batch, repeat = opt->repeat;
+    long pixels = opt->pixels;
+    bool checkpoint = opt->checkpoint, compile = opt->compile;
     vt_session s;
     vt_session_options so = {.model = model, .weights = true, .tokenizer = true, .image_min_pixels = pixels,
                              .image_max_pixels = pixels};
@@ -352,11 +388,14 @@ static int run(const char *model, const char *data, int batch, long pixels, int 
         {"layer 0 without adapters: forward + backward", layer_backward_base},
         {"attention alone (SDPA causal): fwd + bwd", attention},
         {"7 base projections alone: fwd + bwd to x", projections},
+        {"the same, quantized, MLX's own gradient", projections_mlx_gradient},
         {"loss head (logits at supervised rows + CE)", loss_head},
     };
-    for (size_t i = 0; rc == 0 && i < sizeof parts / sizeof *parts; i++)
-        rc = measure(parts[i].name, &p, parts[i].fn, repeat, &ms[i]);
-    if (rc == 0) {
+    size_t n_parts = opt->step_only ? 3 : sizeof parts / sizeof *parts;
+    for (size_t i = 0; rc == 0 && i < n_parts; i++)
+        if (parts[i].fn != projections_mlx_gradient || layer0(&p)->q.scales)
+            rc = measure(parts[i].name, &p, parts[i].fn, repeat, &ms[i]);
+    if (rc == 0 && !opt->step_only) {
         int L = s.model->config.layers;
         double lora = ms[4] - ms[5], rest = ms[5] - ms[6] - ms[7];
         printf("\nderived, per layer: LoRA adapters %.2f ms (%.0f%% of the layer), the rest (norms, rotary, SwiGLU, "
@@ -374,31 +413,29 @@ static int run(const char *model, const char *data, int batch, long pixels, int 
 }
 
 int main(int argc, char **argv) {
-    const char *model = NULL, *data = NULL;
-    int batch = 1, repeat = 5;
-    long pixels = 0;
-    bool checkpoint = false, compile = false;
+    options o = {.batch = 1, .repeat = 5};
     for (int i = 1; i < argc; i++) {
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(argv[i], "--model") && v) model = v, i++;
-        else if (!strcmp(argv[i], "--data") && v) data = v, i++;
-        else if (!strcmp(argv[i], "--batch") && v) batch = atoi(v), i++;
-        else if (!strcmp(argv[i], "--image-pixels") && v) pixels = atol(v), i++;
-        else if (!strcmp(argv[i], "--repeat") && v) repeat = atoi(v), i++;
-        else if (!strcmp(argv[i], "--checkpoint")) checkpoint = true;
-        else if (!strcmp(argv[i], "--compile")) compile = true;
+        if (!strcmp(argv[i], "--model") && v) o.model = v, i++;
+        else if (!strcmp(argv[i], "--data") && v) o.data = v, i++;
+        else if (!strcmp(argv[i], "--batch") && v) o.batch = atoi(v), i++;
+        else if (!strcmp(argv[i], "--image-pixels") && v) o.pixels = atol(v), i++;
+        else if (!strcmp(argv[i], "--repeat") && v) o.repeat = atoi(v), i++;
+        else if (!strcmp(argv[i], "--checkpoint")) o.checkpoint = true;
+        else if (!strcmp(argv[i], "--compile")) o.compile = true;
+        else if (!strcmp(argv[i], "--step-only")) o.step_only = true;
         else {
             fprintf(stderr, "usage: profile_step --model DIR --data FILE.jsonl [--batch B] [--image-pixels N] "
-                            "[--repeat K] [--checkpoint] [--compile]\n");
+                            "[--repeat K] [--checkpoint] [--compile] [--step-only]\n");
             return 2;
         }
     }
-    if (!model || !data || batch < 1 || batch > 256 || repeat < 1 || repeat > MAX_REPEAT) {
+    if (!o.model || !o.data || o.batch < 1 || o.batch > 256 || o.repeat < 1 || o.repeat > MAX_REPEAT) {
         fprintf(stderr, "profile_step: --model and --data are required; 1 <= batch <= 256, 1 <= repeat <= %d\n",
                 MAX_REPEAT);
         return 2;
     }
-    if (run(model, data, batch, pixels, repeat, checkpoint, compile)) {
+    if (run(&o)) {
         fprintf(stderr, "profile_step: %s\n", vt_errmsg());
         return 1;
     }

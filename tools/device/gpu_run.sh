@@ -13,7 +13,7 @@
 #                     8.9 GB) + the tokenizer + the rope keys mlx-vlm reads
 #   q4        ~1 min  tools/quantize_mlx.py -> $VT_MODEL_DIR-q4 (4-bit, group 64; language model only)
 #   profile   ~40 s a run  bench/profile_step on the 4B model (not in the default phases): PROFILE_RUNS, e.g.
-#                     "--batch=1,--compile --batch=4" -> $OUT/profile.md
+#                     "--batch=1,--compile --batch=4 @q4,--batch=1,--step-only" -> $OUT/profile.md
 #                     (BENCH_SECONDS caps it, leaving time for the phases after it)
 #   dist      ~1 min  bench/bench_distributed.py: one process, plain and on the data-parallel path (a group of
 #                     one), batch 4 of the bench rows -> $OUT/dist.md (DIST_STEPS, DIST_REPEATS)
@@ -119,10 +119,17 @@ if has profile; then
   phase profile
   [ -f "$M/config.json" ] || die "no $M: run the model phase"
   python3 "$D/scripts/bench/bench_train_gpu.py" --model "$M" --cli "$CLI" --work "$V/work" --rows-only || die "rows"
+  # A run is comma-separated: profile_step's flags (--batch=4), @NAME=VALUE for its environment
+  # (@MLX_MAX_MB_PER_BUFFER=1000), and @q4 for the 4-bit model; each under PROFILE_TIMEOUT seconds (300).
   for args in ${PROFILE_RUNS:-"--batch=1,--compile" "--batch=1" "--batch=1,--checkpoint,--compile" "--batch=4,--compile" "--batch=4" "--batch=4,--checkpoint,--compile"}; do
     [ $(( $(date +%s) - T0 )) -lt $((LIMIT - 60)) ] || { echo "profile: time is up before $args"; break; }
-    "$V/bin/profile_step" --model "$M" --data "$V/work/rows/train.jsonl" --image-pixels 200704 --repeat 5 \
-      $(echo "$args" | tr ',=' '  ') 2>&1 | tee -a "$OUT/profile.md"
+    envs=() flags=() model=$M
+    for a in $(echo "$args" | tr ',' ' '); do
+      case "$a" in @q4) model=$M-q4 ;; @*) envs+=("${a#@}") ;; *) flags+=($(echo "$a" | tr '=' ' ')) ;; esac
+    done
+    echo "profile run: ${envs[*]} $model ${flags[*]}" | tee -a "$OUT/profile.md"
+    timeout ${PROFILE_TIMEOUT:-300} env "${envs[@]}" "$V/bin/profile_step" --model "$model" --data "$V/work/rows/train.jsonl" --image-pixels 200704 \
+      --repeat 5 "${flags[@]}" 2>&1 | tee -a "$OUT/profile.md"
     echo | tee -a "$OUT/profile.md"
   done
 fi
