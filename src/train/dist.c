@@ -109,17 +109,81 @@ void vt_dist_close(vt_dist *d) {
     *d = (vt_dist){0};
 }
 
-int vt_dist_sum(vt_dist *d, mx_array a, const char *what, mx_array *out) {
-    /* MLX's group of one has no collectives: the sum is `a`, left lazy so the step stays one evaluation */
-    if (d->size == 1) return mx_ref(out, a);
-    TRY(mx_eval(&a, 1)); /* the collective's wait below then counts only the wait */
-    mx_array sum;
-    TRY(mx_dist_all_sum(&sum, a, d->group));
+/* Each rank's part of a collective's report block: [failed (0/1) | its message, one byte a float]. */
+enum { REPORT_CHARS = 500, REPORT = 1 + REPORT_CHARS };
+
+static int report_block(const vt_dist *d, const char *failure, mx_array *out) {
+    int n = d->size * REPORT;
+    float *block = calloc((size_t)n, sizeof *block);
+    if (!block) return vt_err("out of memory");
+    if (failure) {
+        float *mine = block + (size_t)d->rank * REPORT;
+        size_t len = strlen(failure);
+        if (len > REPORT_CHARS) { /* cut at a character's start, not inside a UTF-8 sequence */
+            len = REPORT_CHARS;
+            while (len > 0 && ((unsigned char)failure[len] & 0xC0) == 0x80) len--;
+        }
+        mine[0] = 1;
+        for (size_t i = 0; i < len; i++) mine[1 + i] = (float)(unsigned char)failure[i];
+    }
+    int rc = mx_from_data(out, block, &n, 1, MX_FLOAT32);
+    free(block);
+    return rc;
+}
+
+/* The lowest failed rank in a summed report block, and its message; -1 when none failed. */
+static int first_failure(const vt_dist *d, const float *block, char *msg, size_t cap) {
+    for (int k = 0; k < d->size; k++) {
+        const float *part = block + (size_t)k * REPORT;
+        if (part[0] < 0.5f) continue;
+        size_t i = 0;
+        for (; i + 1 < cap && i < REPORT_CHARS && part[1 + i] >= 1.0f; i++) msg[i] = (char)(unsigned char)part[1 + i];
+        msg[i] = 0;
+        return k;
+    }
+    return -1;
+}
+
+/* The failed rank's own error, unchanged: `failure` may be vt_errmsg()'s own buffer, which vt_err overwrites. */
+static int keep_failure(const char *failure) {
+    char *copy = strdup(failure);
+    if (!copy) return -1; /* the message is still where it was */
+    vt_err("%s", copy);
+    free(copy);
+    return -1;
+}
+
+static int sum_with_reports(vt_dist *d, mx_array a, const char *failure, const char *what, mx_array *out) {
+    int n = (int)mx_size(a), n_report = d->size * REPORT;
+    mx_array parts[2], all, sum, tail;
+    TRY(report_block(d, failure, &parts[1]));
+    parts[0] = a;
+    TRY(mx_concatenate(&all, parts, 2, 0));
+    TRY(mx_eval(&all, 1)); /* the collective's wait below then counts only the wait */
+    TRY(mx_dist_all_sum(&sum, all, d->group));
     wait_begin(d->watchdog, what);
     int rc = mx_eval(&sum, 1);
     wait_end(d->watchdog);
     if (rc) return vt_err_context("%s failed: another rank failed or stopped (its own error, if it could print one, "
                                   "names it)", what);
-    *out = sum;
-    return 0;
+    float *block = malloc((size_t)n_report * sizeof *block);
+    if (!block) return vt_err("out of memory");
+    char msg[REPORT_CHARS + 1];
+    rc = mx_slice_axis(&tail, sum, 0, n, n + n_report) || mx_to_f32(tail, block, (size_t)n_report);
+    int failed = rc ? -1 : first_failure(d, block, msg, sizeof msg);
+    free(block);
+    TRY(rc);
+    if (failed >= 0 && !failure)
+        return vt_err("rank %d of %d failed (during %s): %s; stopping this rank too", failed, d->size, what, msg);
+    return mx_slice_axis(out, sum, 0, 0, n);
+}
+
+int vt_dist_sum(vt_dist *d, mx_array a, const char *failure, const char *what, mx_array *out) {
+    char *own = failure ? strdup(failure) : NULL;
+    if (failure && !own) return keep_failure(failure);
+    /* MLX's group of one has no collectives: the sum is `a`, left lazy so the step stays one evaluation */
+    int rc = d->size == 1 ? (failure ? 0 : mx_ref(out, a)) : sum_with_reports(d, a, own, what, out);
+    if (own) rc = keep_failure(own); /* the failed rank ends with its own error, whatever the sum did */
+    free(own);
+    return rc;
 }

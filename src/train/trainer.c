@@ -51,6 +51,9 @@ typedef struct {
     int pad_multiple;                      /* batch lengths are rounded up to a multiple of this */
     bool compile;                          /* decoder layers traced and fused */
     char out[4096];                        /* cfg->out without trailing slashes */
+    bool in_place;                         /* resuming into the run directory itself */
+    char checkpoint[4200];                 /* the checkpoint resumed from ("": none) */
+    vt_train_start start;                  /* what on_start reports (resumed_from points into `checkpoint`) */
     int lock_fd;                           /* the run directory's lock (-1: none yet) */
     vt_dist dist;                          /* the data-parallel group (a group of one: this process alone) */
 } run;
@@ -372,15 +375,15 @@ static int open_outputs(run *r) {
 
 /* Everything that can refuse the run (settings, model, data, checkpoint) runs before the run directory is
  * made: a refused run leaves nothing behind. */
-static int setup(run *r) {
+/* Everything a run needs before its first step, checked; nothing written yet. */
+static int prepare(run *r) {
     const vt_train_config *cfg = r->cfg;
-    char checkpoint[4200] = "";
     TRY(vt_path_trim(r->out, sizeof r->out, cfg->out));
     bool in_place = cfg->resume && vt_same_file(cfg->resume, r->out);
     /* rank 0 alone checks, locks and cleans the run directory; every rank reads the checkpoint */
     if (writes(r) && !in_place) TRY(check_new_out(r->out));
-    if (cfg->resume) TRY(find_checkpoint(r, in_place && writes(r), checkpoint, sizeof checkpoint));
-    const char *from = checkpoint[0] ? checkpoint : NULL;
+    if (cfg->resume) TRY(find_checkpoint(r, in_place && writes(r), r->checkpoint, sizeof r->checkpoint));
+    const char *from = r->checkpoint[0] ? r->checkpoint : NULL;
     TRY(open_session(r));
     /* the fused attention backward (cuDNN) needs lengths in multiples of 128 on a GPU */
     r->pad_multiple = cfg->pad_to_multiple ? cfg->pad_to_multiple : mx_default_device() == MX_GPU ? 128 : 1;
@@ -393,17 +396,19 @@ static int setup(run *r) {
     if (from) TRY(vt_checkpoint_load_state(from, &r->st, &r->opt, vt_lora_params(r->lora)));
     TRY(setup_schedule(r));
     TRY(cache_vision(r));
-    vt_train_start start = start_of(r, from);
-    TRY(check_memory(r, &start));
-    if (cfg->dry_run) { /* everything checked, nothing written */
-        if (r->cb.on_start) r->cb.on_start(r->cb.ctx, &start);
-        return 0;
+    r->start = start_of(r, from);
+    r->in_place = in_place;
+    return check_memory(r, &r->start);
+}
+
+/* The run directory (rank 0 alone owns it) and the loss function; a dry run only reports. */
+static int start(run *r) {
+    if (!r->cfg->dry_run) {
+        if (writes(r) && !r->in_place) TRY(create_run_dir(r));
+        if (writes(r)) TRY(open_outputs(r));
+        TRY(mx_function_new(&r->loss_fn, loss_callback, r));
     }
-    /* rank 0 alone owns the run directory */
-    if (writes(r) && !in_place) TRY(create_run_dir(r));
-    if (writes(r)) TRY(open_outputs(r));
-    TRY(mx_function_new(&r->loss_fn, loss_callback, r));
-    if (r->cb.on_start) r->cb.on_start(r->cb.ctx, &start);
+    if (r->cb.on_start) r->cb.on_start(r->cb.ctx, &r->start);
     return 0;
 }
 
@@ -511,12 +516,13 @@ static int update(run *r, mx_array *grads, mx_array flat, mx_array loss_sum, siz
 
 /* Data-parallel: [this rank's gradient sum (flat) | loss sum | supervised tokens | stop request], summed over
  * the ranks in one all-reduce.  *flat and *loss_sum become the group's sums.  A rank with no supervised
- * tokens in the step (grads unset) contributes zeros. */
+ * tokens in the step (grads unset) contributes zeros; so does a rank whose step failed (`failure`: its
+ * message), which the all-reduce then carries to the others. */
 static int all_reduce(run *r, const mx_array *grads, mx_array *loss_sum, size_t local_tokens, size_t step_tokens,
-                      mx_array *flat, step_result *res) {
+                      const char *failure, mx_array *flat, step_result *res) {
     int total = (int)r->opt.offsets[r->opt.n], one = 1, two = 2;
     mx_array parts[3], sum, tail;
-    if (grads[0]) {
+    if (grads && grads[0] && !failure) {
         TRY(vt_adamw_flatten(&r->opt, grads, &parts[0]));
         TRY(mx_astype(&parts[1], *loss_sum, MX_FLOAT32));
         TRY(mx_reshape(&parts[1], parts[1], &one, 1));
@@ -527,7 +533,7 @@ static int all_reduce(run *r, const mx_array *grads, mx_array *loss_sum, size_t 
     float mine[2] = {(float)local_tokens, stop_requested(r) ? 1.0f : 0.0f}, all[2];
     TRY(mx_from_data(&parts[2], mine, &two, 1, MX_FLOAT32));
     TRY(mx_concatenate(&sum, parts, 3, 0));
-    TRY(vt_dist_sum(&r->dist, sum, "the gradient all-reduce", &sum));
+    TRY(vt_dist_sum(&r->dist, sum, failure, "the gradient all-reduce", &sum));
     TRY(mx_slice_axis(&tail, sum, 0, total + 1, total + 3));
     TRY(mx_to_f32(tail, all, 2));
     if (fabs((double)all[0] - (double)step_tokens) > 1e-6 * (double)step_tokens)
@@ -572,7 +578,8 @@ static int train_step(run *r, step_result *res) {
     if (rc == 0 && !grads) rc = vt_err("out of memory");
     if (rc == 0 && supervised == 0) rc = vt_err("a training step has no supervised tokens");
     if (rc == 0) rc = gradients(r, mb, made, supervised, grads, &loss_sum);
-    if (rc == 0 && r->dist.collective) rc = all_reduce(r, grads, &loss_sum, mine, supervised, &flat, res);
+    if (r->dist.collective) /* a failure so far travels in the all-reduce the other ranks are waiting in */
+        rc = all_reduce(r, grads, &loss_sum, mine, supervised, rc ? vt_errmsg() : NULL, &flat, res);
     if (rc == 0) rc = update(r, grads, flat, loss_sum, supervised, res);
     res->tokens = (double)supervised;
     for (int k = 0; k < made; k++) vt_micro_batch_clear(&mb[k]);
@@ -582,14 +589,15 @@ static int train_step(run *r, step_result *res) {
 
 /* ------------------------------------------------ validation, checkpoints ---- */
 
-/* Data-parallel: the loss sum and token count of every rank's shares, summed over the ranks. */
-static int reduce_valid(run *r, double *sum, double *tokens) {
+/* Data-parallel: the loss sum and token count of every rank's shares, summed over the ranks (or this rank's
+ * validation `failure` carried to the others). */
+static int reduce_valid(run *r, double *sum, double *tokens, const char *failure) {
     float pair[2] = {(float)*sum, (float)*tokens};
     int two = 2;
     mx_array a;
     mx_arena *scope = mx_scope_begin(); /* validation's own scopes have ended: these handles need one */
-    int rc = mx_from_data(&a, pair, &two, 1, MX_FLOAT32) || vt_dist_sum(&r->dist, a, "the validation all-reduce", &a) ||
-             mx_to_f32(a, pair, 2);
+    int rc = mx_from_data(&a, pair, &two, 1, MX_FLOAT32) ||
+             vt_dist_sum(&r->dist, a, failure, "the validation all-reduce", &a) || mx_to_f32(a, pair, 2);
     mx_scope_end(scope);
     TRY(rc);
     *sum = pair[0], *tokens = pair[1];
@@ -633,7 +641,7 @@ static int validate(run *r, double *loss_out) {
         mx_scope_end(scope);
     }
     vt_epoch_plan_free(&plan);
-    if (rc == 0 && r->dist.collective) rc = reduce_valid(r, &sum, &tokens);
+    if (r->dist.collective) rc = reduce_valid(r, &sum, &tokens, rc ? vt_errmsg() : NULL);
     if (rc) return -1;
     *loss_out = tokens > 0 ? sum / tokens : NAN;
     return 0;
@@ -724,6 +732,21 @@ static int loop(run *r, vt_train_result *res) {
     return 0;
 }
 
+/* Data-parallel: every rank's preparation (data, features, memory check, checkpoint) succeeded, or every rank
+ * stops now, before anything is written, the others naming the rank that failed instead of waiting in the
+ * first step's all-reduce. */
+static int setup_agreed(run *r, int rc) {
+    int one = 1;
+    mx_array zero, sum;
+    char *failure = NULL;
+    if (rc && !(failure = strdup(vt_errmsg()))) return -1; /* a copy: mx_zeros may write vt_errmsg() */
+    mx_arena *scope = mx_scope_begin();
+    rc = mx_zeros(&zero, &one, 1, MX_FLOAT32) || vt_dist_sum(&r->dist, zero, failure, "the start-up check", &sum);
+    mx_scope_end(scope);
+    free(failure);
+    return rc;
+}
+
 int vt_train(const vt_train_config *cfg, const vt_train_callbacks *cb, vt_train_result *result) {
     TRY(vt_train_config_validate(cfg));
     run r = {.cfg = cfg, .plan_epoch = -1, .lock_fd = -1};
@@ -732,7 +755,9 @@ int vt_train(const vt_train_config *cfg, const vt_train_callbacks *cb, vt_train_
     if (!writes(&r)) /* quiet, but still asked whether to stop */
         r.cb = (vt_train_callbacks){.ctx = r.cb.ctx, .should_stop = r.cb.should_stop};
     vt_train_result res = {.best_valid_loss = NAN, .best_step = -1};
-    int rc = setup(&r);
+    int rc = prepare(&r);
+    if (r.dist.collective) rc = setup_agreed(&r, rc);
+    if (rc == 0) rc = start(&r);
     if (rc == 0 && !cfg->dry_run) rc = loop(&r, &res);
     res.steps_done = r.st.step;
     res.best_valid_loss = r.st.best_valid, res.best_step = r.st.best_step;

@@ -197,3 +197,33 @@ def test_a_failed_rank_stops_the_others_and_the_last_checkpoint_is_intact(setup,
     # and the run continues from it in one process
     one("train", "--resume", str(run), "--iters", str(state["step"] + 1), "--steps-per-eval", "0")
     assert max(losses(run)) == state["step"] + 1
+
+
+# A rank that fails with an error (here: its own memory limit refuses the run, as on a smaller Mac of the group)
+# says so in the next collective (here the start-up check every rank passes before anything is written): the
+# others stop at once naming it and its reason, without waiting for distributed_timeout.
+def test_a_rank_that_fails_names_itself_and_the_others_stop_at_once(setup, tmp_path):
+    model, data = setup
+    hostfile = tmp_path / "hosts.json"
+    p = port()
+    hostfile.write_text(json.dumps([[f"127.0.0.1:{p}"], [f"127.0.0.1:{p + 1}"]]))
+    run = tmp_path / "run"
+    cmd = [CLI, *args(model, data, run), "--distributed-timeout", "3600"]
+    ranks = [subprocess.Popen(cmd + (["--memory-limit-gb", "0.01"] if r == 1 else []), stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True,
+                              env={**os.environ, "MLX_RANK": str(r), "MLX_HOSTFILE": str(hostfile)})
+             for r in range(2)]
+    try:
+        # a guard against a hang (the watchdog would wait an hour), not a measurement
+        results = [r.communicate(timeout=240) for r in ranks]
+    finally:
+        for r in ranks:
+            if r.poll() is None:
+                r.kill()
+                r.communicate()
+    (out0, err0), (out1, err1) = results
+    assert ranks[1].returncode == 1 and "rank 1 of 2" in err1 and "estimated peak memory" in err1, err1
+    assert ranks[0].returncode == 1, out0 + err0
+    assert "rank 1 of 2 failed (during the start-up check)" in err0 and "estimated peak memory" in err0, err0
+    assert "waited" not in err0, err0
+    assert not run.exists()  # the group agreed before rank 0 wrote anything
