@@ -32,6 +32,10 @@ int vlmtune_load(vlmtune_model **out, const char *model_dir, const char *adapter
         free(m);
         return -1;
     }
+    if (vt_session_make_resident(&m->s)) { /* the first answer is not charged with reading the files */
+        vlmtune_free(m);
+        return -1;
+    }
     *out = m;
     return 0;
 }

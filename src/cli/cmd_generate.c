@@ -98,6 +98,10 @@ int cmd_generate(int argc, char **argv) {
                            vt_args_value(opts, "prompt"));
     vt_session s;
     TRY(vt_args_session(opts, true, true, &s));
+    if (vt_session_make_resident(&s)) {
+        vt_session_close(&s);
+        return -1;
+    }
     vt_generate_options o;
     vt_encoded e = {0};
     vt_generation g = {0};

@@ -127,6 +127,23 @@ void vt_lora_bind(vt_lora *l, const mx_array *values) {
     for (size_t i = 0; i < l->n; i++) hook_rebind(&l->ad[i], v + l->ad[i].first);
 }
 
+int vt_lora_cast(vt_lora *l, mx_dtype dt) {
+    if (l->cfg.kind == VT_ADAPTER_DORA) return 0; /* its weight norms are computed from A and B in float32 */
+    for (size_t i = 0; i < l->n; i++)
+        for (size_t k = 0; k < 2; k++) { /* lora_a, lora_b */
+            size_t j = l->ad[i].first + k;
+            mx_array v = l->params.values[j];
+            if (mx_dtype_of(v) == dt) continue;
+            mx_arena *scope = mx_scope_begin();
+            int rc = mx_astype(&v, v, dt) || mx_eval(&v, 1);
+            if (rc == 0) vt_params_replace(&l->params, j, v); /* moves v to the params' arena */
+            mx_scope_end(scope);
+            TRY(rc);
+        }
+    vt_lora_bind(l, NULL);
+    return 0;
+}
+
 void vt_lora_set_training(vt_lora *l, bool training, uint64_t seed) {
     l->training = training;
     l->seed = seed;

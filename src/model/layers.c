@@ -15,10 +15,22 @@ int vt_reshape(mx_array *out, mx_array x, int ndim, ...) {
     return mx_reshape(out, x, shape, ndim);
 }
 
+/* x @ dequant(W)ᵀ for a quantized W [out, in].  A projection's gradient dequantizes W first (mx_quantized_linear:
+ * a plain matmul, fast on every backend, one layer's weight in the activations' type for the moment); a
+ * vocabulary-sized head keeps MLX's own gradient, which never holds the whole table dequantized (778 MB at
+ * 4B size, against 50 MB for the largest projection). */
+static int quantized_product(mx_array x, mx_array w, mx_array scales, mx_array biases, int out, int in, int group_size,
+                             int bits, mx_array *y) {
+    if ((size_t)out * (size_t)in > ((size_t)64 << 20))
+        return mx_quantized_matmul(y, x, w, scales, biases, true, group_size, bits);
+    return mx_quantized_linear(y, x, w, scales, biases, group_size, bits);
+}
+
 int vt_linear_forward(const vt_linear *lin, mx_array x, mx_array *y) {
     mx_array base;
     if (lin->scales) {
-        TRY(mx_quantized_linear(&base, x, lin->weight, lin->scales, lin->biases, lin->group_size, lin->bits));
+        TRY(quantized_product(x, lin->weight, lin->scales, lin->biases, lin->out, lin->in, lin->group_size, lin->bits,
+                              &base));
     } else {
         mx_array wt;
         TRY(mx_transpose(&wt, lin->weight, NULL, 0));
@@ -48,7 +60,8 @@ int vt_embedding_lookup(const vt_embedding *e, mx_array ids, mx_array *out) {
 }
 
 int vt_embedding_as_linear(const vt_embedding *e, mx_array x, mx_array *out) {
-    if (e->scales) return mx_quantized_linear(out, x, e->weight, e->scales, e->biases, e->group_size, e->bits);
+    if (e->scales)
+        return quantized_product(x, e->weight, e->scales, e->biases, e->rows, e->dim, e->group_size, e->bits, out);
     mx_array wt;
     TRY(mx_transpose(&wt, e->weight, NULL, 0));
     return mx_matmul(out, x, wt);
