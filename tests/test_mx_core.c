@@ -1,5 +1,6 @@
 /* The binding's core: creation (copy and no-copy), every dtype read back, arenas, leak counting, errors. */
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "test.h"
@@ -173,8 +174,22 @@ static void test_memory_and_devices(void) {
     CHECK(mx_default_device() == (mx_gpu_available() ? MX_GPU : MX_CPU));
 }
 
+/* MLX's graph size bound: set on the CUDA backend only, and never over the user's own value. */
+static void test_work_in_flight(void) {
+    setenv("MLX_MAX_MB_PER_BUFFER", "7", 1);
+    CHECK_OK(mx_gpu_limit_in_flight(100));
+    CHECK(!strcmp(getenv("MLX_MAX_MB_PER_BUFFER"), "7"));
+    unsetenv("MLX_MAX_MB_PER_BUFFER");
+    CHECK_OK(mx_gpu_limit_in_flight(100));
+    const char *v = getenv("MLX_MAX_MB_PER_BUFFER");
+    if (!mx_gpu_available()) CHECK(v == NULL);       /* the CPU backend: left alone */
+    else CHECK(v == NULL || !strcmp(v, "100"));   /* Metal: left alone; CUDA: 100 */
+    unsetenv("MLX_MAX_MB_PER_BUFFER");
+}
+
 int main(void) {
     TEST_BEGIN();
+    test_work_in_flight(); /* first: MLX reads the bound at the GPU's first use */
     test_create_and_read();
     test_nocopy();
     test_arenas();

@@ -7,6 +7,7 @@ VlmtuneError with the C library's message, and a callback's exception stops the 
 The module loads the build's libvlmtune.so (VLMTUNE_LIBRARY); tests/py/test_wheel.py runs it from the wheel.
 """
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -115,6 +116,25 @@ def test_eval_equals_the_cli(vlmtune, setup, train_setup):
            f"exact match {100 * r.exact_match:.1f}%, token F1 {r.f1:.3f}")
     assert got == cli.stdout.split("valid.jsonl: ", 1)[1].strip()
     assert [row.index for row in rows] == list(range(r.rows)) and all(row.generated is not None for row in rows)
+
+
+# On a bf16 model the Python module applies the adapter cast to bf16 once (vt_lora_cast), the CLI casts it at
+# every use: the same products, so the same loss to the last digit printed.
+def test_eval_on_a_bf16_model_equals_the_cli(vlmtune, setup, train_setup, tmp_path):
+    import mlx.core as mx
+    model, d = setup
+    bf16 = tmp_path / "bf16"
+    shutil.copytree(model, bf16)
+    weights = mx.load(str(bf16 / "model.safetensors"))
+    mx.save_safetensors(str(bf16 / "model.safetensors"),
+                        {k: v.astype(mx.bfloat16) if v.dtype == mx.float32 else v for k, v in weights.items()},
+                        metadata={"format": "mlx"})
+    valid = train_setup[1] / "valid.jsonl"
+    cli = subprocess.run([CLI, "eval", "--model", str(bf16), "--adapter", str(d / "adapter"), "--data", str(valid)],
+                         capture_output=True, text=True, check=True)
+    with vlmtune.Model(bf16, adapter=d / "adapter") as m:
+        r = m.eval(valid)
+    assert f"loss {r.loss:.4f}, perplexity {r.perplexity:.3f}" in cli.stdout, cli.stdout
 
 
 def test_estimate_memory_is_the_dry_runs_and_writes_nothing(vlmtune, train_setup, tmp_path):
