@@ -9,6 +9,12 @@ prompt ids and pixels (from `vlmtune encode`), timed over the same number of new
 median of R runs, the spread (min–max), and each figure's ratio to vlmtune's base decode speed.  --compare
 adds rows for another vlmtune binary (say, a build of the previous commit), run interleaved with this one so a
 loaded machine's drift hits both alike.
+
+Every CLI run is a new process, which pays the first use of each kernel in its prompt (on a GPU, loading
+MLX's compiled kernels), while mlx-vlm's runs share one Python process.  --in-process adds vlmtune's rows with
+the model loaded once and R answers in one process, through the Python module (python/vlmtune, the build's
+libvlmtune.so: PYTHONPATH and VLMTUNE_LIBRARY), as a service runs it; figures from Model.last_generation(),
+which stops at the end of the turn (the CLI runs ignore it).
 """
 import argparse
 import json
@@ -16,6 +22,7 @@ import os
 import re
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -58,13 +65,35 @@ def mlx_vlm(model_dir, d, image, n):
     return len(ids) / (first - start), (n - 1) / (end - first)
 
 
+def in_process(model, image, n, runs, adapter=None):
+    """[(prompt tok/s, decode tok/s)] of `runs` answers from one process of the Python module."""
+    cmd = [sys.executable, __file__, "--worker", str(model), str(adapter or ""), str(image), str(n), str(runs)]
+    r = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    return [tuple(x) for x in json.loads(r.stdout.strip().splitlines()[-1])]
+
+
+def worker(model, adapter, image, n, runs):
+    import vlmtune as vt
+    out = []
+    with vt.Model(model, adapter=adapter or None) as m:
+        for _ in range(runs):
+            m.generate("Critique this photo.", images=[image], max_tokens=n, temperature=0.0)
+            st = m.last_generation()
+            out.append((st["prompt_tokens"] / st["prompt_seconds"],
+                        max(st["generated_tokens"] - 1, 1) / max(st["generate_seconds"], 1e-9)))
+    print(json.dumps(out))
+
+
 def main():
+    if len(sys.argv) == 7 and sys.argv[1] == "--worker":
+        return worker(sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]), int(sys.argv[6]))
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", required=True)
     ap.add_argument("--adapter", required=True)
     ap.add_argument("--tokens", type=int, default=64)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--compare", help="another vlmtune binary, timed interleaved with this one")
+    ap.add_argument("--in-process", action="store_true", help="also vlmtune's answers in one process (Python module)")
     a = ap.parse_args()
     from PIL import Image
     with tempfile.TemporaryDirectory() as tmp:
@@ -87,6 +116,9 @@ def main():
                 rows["other + adapter (unfused)"].append(vlmtune(a.model, image, a.tokens, a.adapter, cli=a.compare))
             rows["vlmtune fused"].append(vlmtune(d / "fused", image, a.tokens))
             rows["mlx-vlm base"].append(mlx_vlm(a.model, d, image, a.tokens))
+        if a.in_process:
+            rows["vlmtune base, one process"] = in_process(a.model, image, a.tokens, a.runs)
+            rows["vlmtune + adapter, one process"] = in_process(a.model, image, a.tokens, a.runs, a.adapter)
     base = statistics.median(r[1] for r in rows["vlmtune base"])
     print(f"model {a.model}, adapter {a.adapter}; greedy, {a.tokens} new tokens, one 256×256 photo; "
           f"median [min–max] of {a.runs}" + (f"; other = {a.compare}" if a.compare else ""))

@@ -76,6 +76,14 @@ int vlmtune_generate(vlmtune_model *m, const char *system, const char *const *im
                      const char *prompt, const vlmtune_generate_options *options, vlmtune_text_fn on_text,
                      void *ctx, char **answer);
 
+/* The last vlmtune_generate's sizes and times (all zero before the first): the prompt's tokens, images
+ * included, and the seconds until the first new token; the new tokens and the seconds they took. */
+typedef struct {
+    size_t prompt_tokens, generated_tokens;
+    double prompt_seconds, generate_seconds;
+} vlmtune_generation_stats;
+VLMTUNE_API vlmtune_generation_stats vlmtune_last_generation(const vlmtune_model *m);
+
 /* --------------------------------------------------------------- evaluation ---- */
 
 typedef struct {

@@ -273,6 +273,12 @@ class Model:
         finally:
             _lib.free(answer)
 
+    def last_generation(self):
+        """The last generate()'s sizes and times: prompt_tokens (images included), prompt_seconds (until the
+        first new token), generated_tokens, generate_seconds."""
+        st = _lib.lib.vlmtune_last_generation(self._m)
+        return {name: getattr(st, name) for name, _ in _lib.GenerationStats._fields_}
+
     def stream(self, prompt, images=(), **kwargs):
         """generate() as an iterator of text pieces.  The generation runs on a worker thread (the model is
         used by that thread alone until the iterator ends); leaving the loop early stops it."""

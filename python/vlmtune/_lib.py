@@ -40,6 +40,11 @@ class GenerateOptions(ctypes.Structure):
                 ("top_k", ctypes.c_int), ("repetition_penalty", ctypes.c_double), ("seed", ctypes.c_uint64)]
 
 
+class GenerationStats(ctypes.Structure):
+    _fields_ = [("prompt_tokens", ctypes.c_size_t), ("generated_tokens", ctypes.c_size_t),
+                ("prompt_seconds", ctypes.c_double), ("generate_seconds", ctypes.c_double)]
+
+
 class EvalOptions(ctypes.Structure):
     _fields_ = [("generate", ctypes.c_int), ("max_tokens", ctypes.c_int)]
 
@@ -99,6 +104,7 @@ def _declare(lib):
         "vlmtune_generate_defaults": (GenerateOptions, [P]),
         "vlmtune_generate": (I, [P, S, ctypes.POINTER(S), Z, S, ctypes.POINTER(GenerateOptions), TEXT_FN, P,
                                  ctypes.POINTER(ctypes.c_void_p)]),
+        "vlmtune_last_generation": (GenerationStats, [P]),
         "vlmtune_eval": (I, [P, S, ctypes.POINTER(EvalOptions), ROW_FN, P, ctypes.POINTER(EvalResult)]),
         "vlmtune_cancel_new": (P, []),
         "vlmtune_cancel_request": (None, [P]),

@@ -13,6 +13,7 @@
 
 struct vlmtune_model {
     vt_session s;
+    vlmtune_generation_stats last; /* of the last vlmtune_generate */
 };
 
 const char *vlmtune_version(void) { return "vlmtune 0.1.0"; }
@@ -100,6 +101,7 @@ int vlmtune_generate(vlmtune_model *m, const char *system, const char *const *im
     o.max_tokens = d.max_tokens, o.temperature = d.temperature, o.top_k = d.top_k, o.top_p = d.top_p;
     o.repetition_penalty = d.repetition_penalty, o.seed = d.seed;
     int rc = vt_encode_sample(&s, m->s.tok, &m->s.images, true, &e) || vt_generate(m->s.model, &e, &o, relay_token, &r, &g);
+    if (rc == 0) m->last = (vlmtune_generation_stats){e.n_tokens, g.n, g.prompt_seconds, g.generate_seconds};
     if (rc == 0 && answer) {
         size_t len;
         rc = vt_tokenizer_decode(m->s.tok, g.ids, g.n, answer, &len);
@@ -109,6 +111,8 @@ int vlmtune_generate(vlmtune_model *m, const char *system, const char *const *im
     vt_encoded_clear(&e);
     return rc;
 }
+
+vlmtune_generation_stats vlmtune_last_generation(const vlmtune_model *m) { return m->last; }
 
 /* ---------------------------------------------------------------- evaluation ---- */
 

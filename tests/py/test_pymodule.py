@@ -7,6 +7,7 @@ VlmtuneError with the C library's message, and a callback's exception stops the 
 The module loads the build's libvlmtune.so (VLMTUNE_LIBRARY); tests/py/test_wheel.py runs it from the wheel.
 """
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -90,8 +91,14 @@ def test_generate_streams_the_cli_answer(vlmtune, setup):
     cli = subprocess.run([CLI, "generate", *map(str, args)], capture_output=True, text=True, check=True)
     pieces = []
     with vlmtune.Model(model, adapter=d / "adapter") as m:
+        assert m.last_generation() == dict(prompt_tokens=0, generated_tokens=0, prompt_seconds=0, generate_seconds=0)
         answer = m.generate("Critique this photo.", images=[d / "a.png"], max_tokens=24, on_text=pieces.append)
         assert answer == cli.stdout.rstrip("\n") and len(pieces) > 1 and "".join(pieces) == answer
+        # the sizes the CLI reports ("prompt: N tokens, ...; generation: M tokens, ...")
+        sizes = re.search(r"prompt: (\d+) tokens, .*; generation: (\d+) tokens", cli.stderr)
+        st = m.last_generation()
+        assert (st["prompt_tokens"], st["generated_tokens"]) == (int(sizes[1]), int(sizes[2])), (st, cli.stderr)
+        assert st["prompt_seconds"] > 0 and st["generate_seconds"] > 0
         assert "".join(m.stream("Critique this photo.", [d / "a.png"], max_tokens=24)) == answer
         assert m.generation_defaults["max_tokens"] == 256
         lo, hi = m.image_pixels

@@ -167,8 +167,12 @@ if has generate; then
     "$CLI" train --model "$M" --data "$V/work/rows/train.jsonl" --out "$A" --iters 2 --batch-size 1 \
       --image-min-pixels 200704 --image-max-pixels 200704 --max-seq-length 2048 --save-every 1000 >/dev/null || die "adapter"
   fi
-  VT_CLI=$CLI python3 "$D/scripts/bench/bench_generate.py" --model "$M" --adapter "$A" --tokens ${GEN_TOKENS:-128} \
-    --runs ${GEN_RUNS:-3} 2>&1 | tee "$OUT/generate.md"
+  INPROC=()   # the Python module in one process too, when the staged folder carries the library
+  [ -f "$V/lib/libvlmtune.so.0" ] && INPROC=(--in-process)
+  VT_CLI=$CLI VLMTUNE_LIBRARY=$V/lib/libvlmtune.so.0 PYTHONPATH=$V/python:$PYTHONPATH \
+    LD_LIBRARY_PATH=$S/mlx/lib:$V/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} \
+    python3 "$D/scripts/bench/bench_generate.py" --model "$M" --adapter "$A" --tokens ${GEN_TOKENS:-128} \
+    --runs ${GEN_RUNS:-3} "${INPROC[@]}" 2>&1 | tee "$OUT/generate.md"
 fi
 
 phase "done"

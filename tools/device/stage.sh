@@ -10,7 +10,8 @@
 #   mlx_include.tar.xz    the CUDA wheel's headers (CCCL, CuTe, CUTLASS, MLX device code) for NVRTC
 #   mlx_libs.tar.xz       the CUDA wheel's mlx_cuda_13.libs (LAPACK, BLAS, gfortran, quadmath)
 #   mlx_vlm.tar.xz        mlx-vlm 0.7.10 from .venv, Python files only, Qwen3-VL the only model
-#   vlmtune.tar.xz        bin/vlmtune (this checkout's build) + lib/ the Debian libraries it links
+#   vlmtune.tar.xz        bin/vlmtune (this checkout's build) + lib/ the Debian libraries it links and
+#                         libvlmtune.so.0 + python/vlmtune (the Python module, for bench_generate.py --in-process)
 #                         (+ bin/tests/: the binding's test programs test_mx_*, test_loss, test_optim, with
 #                         --with-tests, for tools/device/run_binding_tests.sh)
 #   tokenizer.tar.xz      the Qwen3 tokenizer (.cache/qwen3-tokenizer)
@@ -106,7 +107,11 @@ if [ $TESTS = 1 ]; then
   done
   echo "test programs: $(ls "$T/vt/bin/tests" | wc -l)" >&2
 fi
-tar -C "$T/vt" -cf - bin lib | xz -9e -T2 > "$OUT/vlmtune.tar.xz"
+# the shared library and the Python module over it, for bench_generate.py --in-process
+LIB=$(dirname "$CLI")/libvlmtune.so.0
+[ -f "$LIB" ] && strip --strip-unneeded -o "$T/vt/lib/libvlmtune.so.0" "$LIB"
+mkdir -p "$T/vt/python" && cp -r "$ROOT/python/vlmtune" "$T/vt/python/"
+tar -C "$T/vt" -cf - bin lib python | xz -9e -T2 > "$OUT/vlmtune.tar.xz"
 
 say "tokenizer"
 tar -C "$ROOT/.cache" -cf - qwen3-tokenizer | xz -9e -T2 > "$OUT/tokenizer.tar.xz"
