@@ -65,6 +65,15 @@ def mlx_vlm(model_dir, d, image, n):
     return len(ids) / (first - start), (n - 1) / (end - first)
 
 
+class Rows(dict):
+    """name -> [(prompt tok/s, decode tok/s)]; each measurement is printed as it comes (stderr), so that a run
+    cut short still shows what it measured."""
+
+    def add(self, name, value):
+        self.setdefault(name, []).append(value)
+        print(f"  {name}: prompt {value[0]:.1f} tok/s, decode {value[1]:.1f} tok/s", file=sys.stderr, flush=True)
+
+
 def in_process(model, image, n, runs, adapter=None):
     """[(prompt tok/s, decode tok/s)] of `runs` answers from one process of the Python module."""
     cmd = [sys.executable, __file__, "--worker", str(model), str(adapter or ""), str(image), str(n), str(runs)]
@@ -102,23 +111,25 @@ def main():
         Image.new("RGB", (256, 256), (180, 90, 40)).save(image)
         subprocess.run([CLI, "fuse", "--model", a.model, "--adapter", a.adapter, "--out", str(d / "fused")], check=True,
                        capture_output=True)
-        rows = {"vlmtune base": [], "vlmtune + adapter (unfused)": [], "vlmtune fused": [], "mlx-vlm base": []}
+        rows = Rows({"vlmtune base": [], "vlmtune + adapter (unfused)": [], "vlmtune fused": [], "mlx-vlm base": []})
         if a.compare:
             rows["other base"], rows["other + adapter (unfused)"] = [], []
         for i in range(a.runs):
             if a.compare and i % 2:  # alternate which binary goes first
-                rows["other base"].append(vlmtune(a.model, image, a.tokens, cli=a.compare))
-                rows["other + adapter (unfused)"].append(vlmtune(a.model, image, a.tokens, a.adapter, cli=a.compare))
-            rows["vlmtune base"].append(vlmtune(a.model, image, a.tokens))
-            rows["vlmtune + adapter (unfused)"].append(vlmtune(a.model, image, a.tokens, a.adapter))
+                rows.add("other base", vlmtune(a.model, image, a.tokens, cli=a.compare))
+                rows.add("other + adapter (unfused)", vlmtune(a.model, image, a.tokens, a.adapter, cli=a.compare))
+            rows.add("vlmtune base", vlmtune(a.model, image, a.tokens))
+            rows.add("vlmtune + adapter (unfused)", vlmtune(a.model, image, a.tokens, a.adapter))
             if a.compare and not i % 2:
-                rows["other base"].append(vlmtune(a.model, image, a.tokens, cli=a.compare))
-                rows["other + adapter (unfused)"].append(vlmtune(a.model, image, a.tokens, a.adapter, cli=a.compare))
-            rows["vlmtune fused"].append(vlmtune(d / "fused", image, a.tokens))
-            rows["mlx-vlm base"].append(mlx_vlm(a.model, d, image, a.tokens))
+                rows.add("other base", vlmtune(a.model, image, a.tokens, cli=a.compare))
+                rows.add("other + adapter (unfused)", vlmtune(a.model, image, a.tokens, a.adapter, cli=a.compare))
+            rows.add("vlmtune fused", vlmtune(d / "fused", image, a.tokens))
+            rows.add("mlx-vlm base", mlx_vlm(a.model, d, image, a.tokens))
         if a.in_process:
-            rows["vlmtune base, one process"] = in_process(a.model, image, a.tokens, a.runs)
-            rows["vlmtune + adapter, one process"] = in_process(a.model, image, a.tokens, a.runs, a.adapter)
+            for v in in_process(a.model, image, a.tokens, a.runs):
+                rows.add("vlmtune base, one process", v)
+            for v in in_process(a.model, image, a.tokens, a.runs, a.adapter):
+                rows.add("vlmtune + adapter, one process", v)
     base = statistics.median(r[1] for r in rows["vlmtune base"])
     print(f"model {a.model}, adapter {a.adapter}; greedy, {a.tokens} new tokens, one 256×256 photo; "
           f"median [min–max] of {a.runs}" + (f"; other = {a.compare}" if a.compare else ""))
