@@ -224,23 +224,24 @@ static int op_sdpa_mask(mx_array *o, const mx_array *x) {
     TRY(mx_from_data(&mask, m, s, 2, MX_BOOL));
     return mx_sdpa(o, x[0], x[1], x[2], 0.35f, MX_MASK_ARRAY, mask);
 }
-static int op_qmatmul(mx_array *o, const mx_array *x) {
+/* A 4 × 64 weight quantized to 4 bits in groups of 32. */
+static int quantized_weight(mx_array *q, mx_array *scales, mx_array *biases) {
     float w[4 * 64];
     fill(w, 4 * 64, 5, -1, 1);
     int s[2] = {4, 64};
-    mx_array wa, q, sc, b;
+    mx_array wa;
     TRY(mx_from_data(&wa, w, s, 2, MX_FLOAT32));
-    TRY(mx_quantize(&q, &sc, &b, wa, 32, 4));
+    return mx_quantize(q, scales, biases, wa, 32, 4);
+}
+static int op_qmatmul(mx_array *o, const mx_array *x) {
+    mx_array q, sc, b;
+    TRY(quantized_weight(&q, &sc, &b));
     return mx_quantized_matmul(o, x[0], q, sc, b, true, 32, 4);
 }
 /* The same product with vlmtune's own gradient (the weight dequantized first). */
 static int op_qlinear(mx_array *o, const mx_array *x) {
-    float w[4 * 64];
-    fill(w, 4 * 64, 5, -1, 1);
-    int s[2] = {4, 64};
-    mx_array wa, q, sc, b;
-    TRY(mx_from_data(&wa, w, s, 2, MX_FLOAT32));
-    TRY(mx_quantize(&q, &sc, &b, wa, 32, 4));
+    mx_array q, sc, b;
+    TRY(quantized_weight(&q, &sc, &b));
     return mx_quantized_linear(o, x[0], q, sc, b, 32, 4);
 }
 
