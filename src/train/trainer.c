@@ -373,9 +373,8 @@ static int open_outputs(run *r) {
     return vt_train_config_save(&recorded, path);
 }
 
-/* Everything that can refuse the run (settings, model, data, checkpoint) runs before the run directory is
- * made: a refused run leaves nothing behind. */
-/* Everything a run needs before its first step, checked; nothing written yet. */
+/* Everything that can refuse the run (settings, model, data, checkpoint, memory), checked before the run
+ * directory is made (start): a refused run leaves nothing behind. */
 static int prepare(run *r) {
     const vt_train_config *cfg = r->cfg;
     TRY(vt_path_trim(r->out, sizeof r->out, cfg->out));
