@@ -128,51 +128,6 @@ static int is_step_dir(const char *name, long *step) {
     return *end == 0 && end != name + 5;
 }
 
-/* Removes all but the newest `keep` step directories. */
-static int prune(const char *dir, int keep) {
-    DIR *d = opendir(dir);
-    if (!d) return vt_err("cannot list %s", dir);
-    long steps[4096];
-    size_t n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) && n < 4096) {
-        long s;
-        if (is_step_dir(e->d_name, &s)) steps[n++] = s;
-    }
-    closedir(d);
-    int rc = 0;
-    for (size_t i = 0; i < n; i++) {
-        size_t newer = 0;
-        for (size_t j = 0; j < n; j++) newer += steps[j] > steps[i];
-        if ((int)newer < keep) continue;
-        char path[4200];
-        snprintf(path, sizeof path, "%s/step-%07ld", dir, steps[i]);
-        rc |= vt_remove_tree(path);
-    }
-    return rc;
-}
-
-int vt_checkpoint_save(const char *run, const vt_lora *lora, const vt_adamw *opt, const vt_run_state *st,
-                       const vt_train_config *cfg, int keep_last) {
-    char dir[4096], tmp[4200], final[4200], path[4400];
-    snprintf(dir, sizeof dir, "%s/checkpoints", run);
-    snprintf(tmp, sizeof tmp, "%s/.tmp-step-%07ld", dir, st->step);
-    snprintf(final, sizeof final, "%s/step-%07ld", dir, st->step);
-    TRY(vt_mkdir_p(dir));
-    TRY(vt_remove_tree(tmp));
-    TRY(vt_lora_save(lora, tmp));
-    snprintf(path, sizeof path, "%s/optimizer.safetensors", tmp);
-    TRY(save_optimizer(path, opt, vt_lora_params((vt_lora *)lora)));
-    snprintf(path, sizeof path, "%s/state.json", tmp);
-    TRY(save_state(path, st));
-    snprintf(path, sizeof path, "%s/config.yaml", tmp);
-    TRY(vt_train_config_save(cfg, path));
-    TRY(save_checksums(tmp));
-    TRY(vt_fsync_path(tmp));
-    TRY(vt_replace_dir(tmp, final));
-    return prune(dir, keep_last < 1 ? 1 : keep_last);
-}
-
 /* The step numbers of RUN/checkpoints' step directories, newest first. */
 static int list_steps(const char *dir, long **steps, size_t *n) {
     DIR *d = opendir(dir);
@@ -207,6 +162,42 @@ static int list_steps(const char *dir, long **steps, size_t *n) {
             (*steps)[j] = (*steps)[j - 1], (*steps)[j - 1] = t;
         }
     return 0;
+}
+
+/* Removes all but the newest `keep` step directories. */
+static int prune(const char *dir, int keep) {
+    long *steps;
+    size_t n;
+    TRY(list_steps(dir, &steps, &n));
+    int rc = 0;
+    for (size_t i = (size_t)keep; i < n; i++) { /* newest first: the rest are older than the kept ones */
+        char path[4200];
+        snprintf(path, sizeof path, "%s/step-%07ld", dir, steps[i]);
+        rc |= vt_remove_tree(path);
+    }
+    free(steps);
+    return rc;
+}
+
+int vt_checkpoint_save(const char *run, const vt_lora *lora, const vt_adamw *opt, const vt_run_state *st,
+                       const vt_train_config *cfg, int keep_last) {
+    char dir[4096], tmp[4200], final[4200], path[4400];
+    snprintf(dir, sizeof dir, "%s/checkpoints", run);
+    snprintf(tmp, sizeof tmp, "%s/.tmp-step-%07ld", dir, st->step);
+    snprintf(final, sizeof final, "%s/step-%07ld", dir, st->step);
+    TRY(vt_mkdir_p(dir));
+    TRY(vt_remove_tree(tmp));
+    TRY(vt_lora_save(lora, tmp));
+    snprintf(path, sizeof path, "%s/optimizer.safetensors", tmp);
+    TRY(save_optimizer(path, opt, vt_lora_params((vt_lora *)lora)));
+    snprintf(path, sizeof path, "%s/state.json", tmp);
+    TRY(save_state(path, st));
+    snprintf(path, sizeof path, "%s/config.yaml", tmp);
+    TRY(vt_train_config_save(cfg, path));
+    TRY(save_checksums(tmp));
+    TRY(vt_fsync_path(tmp));
+    TRY(vt_replace_dir(tmp, final));
+    return prune(dir, keep_last < 1 ? 1 : keep_last);
 }
 
 int vt_checkpoint_latest(const char *run, char *path, size_t cap, FILE *log) {

@@ -456,6 +456,13 @@ def test_a_damaged_checkpoint_is_passed_over(setup, tmp_path, uninterrupted):
     assert len(list((run / "checkpoints").iterdir())) == 3, "damaged checkpoints are kept, not deleted"
 
 
+def test_keep_last_leaves_the_newest_checkpoints(setup, tmp_path):
+    model, data = setup
+    run = tmp_path / "run"
+    train(model, data, run, "--iters", "5", "--save-every", "1", "--keep-last", "2")
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["step-0000004", "step-0000005"]
+
+
 def test_a_refused_run_leaves_nothing(setup, tmp_path):
     """Data or settings refused: no --out is created; a directory with other files is never trained into."""
     model, data = setup
