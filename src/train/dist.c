@@ -144,15 +144,6 @@ static int first_failure(const vt_dist *d, const float *block, char *msg, size_t
     return -1;
 }
 
-/* The failed rank's own error, unchanged: `failure` may be vt_errmsg()'s own buffer, which vt_err overwrites. */
-static int keep_failure(const char *failure) {
-    char *copy = strdup(failure);
-    if (!copy) return -1; /* the message is still where it was */
-    vt_err("%s", copy);
-    free(copy);
-    return -1;
-}
-
 static int sum_with_reports(vt_dist *d, mx_array a, const char *failure, const char *what, mx_array *out) {
     int n = (int)mx_size(a), n_report = d->size * REPORT;
     mx_array parts[2], all, sum, tail;
@@ -179,11 +170,13 @@ static int sum_with_reports(vt_dist *d, mx_array a, const char *failure, const c
 }
 
 int vt_dist_sum(vt_dist *d, mx_array a, const char *failure, const char *what, mx_array *out) {
-    char *own = failure ? strdup(failure) : NULL;
-    if (failure && !own) return keep_failure(failure);
+    /* `failure` may be vt_errmsg()'s own buffer, which the sum's own errors would overwrite: the failed rank
+     * ends with a copy of it, whatever the sum did */
+    char *own = NULL;
+    if (failure && !(own = strdup(failure))) return -1; /* no copy: the message is still where it was */
     /* MLX's group of one has no collectives: the sum is `a`, left lazy so the step stays one evaluation */
-    int rc = d->size == 1 ? (failure ? 0 : mx_ref(out, a)) : sum_with_reports(d, a, own, what, out);
-    if (own) rc = keep_failure(own); /* the failed rank ends with its own error, whatever the sum did */
+    int rc = d->size == 1 ? (own ? 0 : mx_ref(out, a)) : sum_with_reports(d, a, own, what, out);
+    if (own) rc = vt_err("%s", own);
     free(own);
     return rc;
 }

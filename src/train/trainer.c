@@ -737,12 +737,10 @@ static int loop(run *r, vt_train_result *res) {
 static int setup_agreed(run *r, int rc) {
     int one = 1;
     mx_array zero, sum;
-    char *failure = NULL;
-    if (rc && !(failure = strdup(vt_errmsg()))) return -1; /* a copy: mx_zeros may write vt_errmsg() */
+    const char *failure = rc ? vt_errmsg() : NULL; /* vt_dist_sum keeps a copy */
     mx_arena *scope = mx_scope_begin();
     rc = mx_zeros(&zero, &one, 1, MX_FLOAT32) || vt_dist_sum(&r->dist, zero, failure, "the start-up check", &sum);
     mx_scope_end(scope);
-    free(failure);
     return rc;
 }
 
