@@ -363,10 +363,7 @@ static int run(const options *opt) {
     double host_ms = (vt_now() - t0) * 1e3;
     probe p = {.s = &s, .lora = lora, .mb = &mb, .checkpoint = checkpoint, .compile = compile};
     if (rc == 0) rc = layer_inputs(&p);
-    for (size_t i = 0; rc == 0 && i < mx_tensors_count(s.model->files.tensors); i++) {
-        mx_array w = mx_tensors_at(s.model->files.tensors, i); /* load every weight now: memory below is above them */
-        rc = mx_eval(&w, 1);
-    }
+    if (rc == 0) rc = vt_session_make_resident(&s); /* every weight read now: memory below is above them */
     if (rc == 0) {
         size_t weights = 0;
         mx_memory_active(&weights);

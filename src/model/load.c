@@ -239,8 +239,7 @@ static void count_params(vt_model *m) {
     if (!m->text.tied) t += linear_params(&m->text.lm_head);
     m->n_params_vision = v;
     m->n_params_text = t;
-    m->bytes = 0;
-    for (size_t i = 0; i < mx_tensors_count(m->files.tensors); i++) m->bytes += mx_nbytes(mx_tensors_at(m->files.tensors, i));
+    m->bytes = vt_model_weight_bytes(m);
 }
 
 /* ------------------------------------------------------------------ model ---- */
