@@ -24,7 +24,8 @@
 #                     after every configuration, so a cut-off run still returns what it measured
 # --limit S: the seconds this command may take in all (default 580: the device's 600 s per command, less the
 # copy of $OUT).  BENCH ARGS go to bench_train_gpu.py: --quick, --only REGEX, --skip REGEX, --trainers LIST,
-# --batches LIST, --resume-json FILE (keep an earlier call's measured rows), --steps N, --timeout S ...
+# --batches LIST, --resume-json FILE (keep an earlier call's measured rows), --steps N, --timeout S,
+# --first-q4-extra S ...
 set -uo pipefail
 T0=$(date +%s)
 D=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)         # the staged folder
