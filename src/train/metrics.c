@@ -92,6 +92,7 @@ int vt_metrics_train(vt_metrics *m, const vt_train_report *r) {
     cJSON_AddNumberToObject(o, "tokens_per_s", r->tokens_per_s);
     cJSON_AddNumberToObject(o, "trained_tokens", r->trained_tokens);
     cJSON_AddNumberToObject(o, "ms_per_step", r->ms_per_step);
+    cJSON_AddNumberToObject(o, "host_ms", r->host_ms);
     cJSON_AddNumberToObject(o, "peak_mem_gb", r->peak_mem_gb);
     if (m->world_size > 0) cJSON_AddNumberToObject(o, "world_size", m->world_size);
     TRY(write_line(m, o));

@@ -34,6 +34,7 @@ typedef struct {
     double tokens_per_s;      /* all tokens of the steps since the last report / their time (validation excluded) */
     double trained_tokens;    /* supervised tokens trained on so far */
     double peak_mem_gb, ms_per_step;
+    double host_ms;           /* of ms_per_step, the host's alone before it first waits for the device */
     bool skipped;             /* the loss or gradient was not finite: no update */
 } vt_train_report;
 

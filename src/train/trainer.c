@@ -56,6 +56,7 @@ typedef struct {
     vt_train_start start;                  /* what on_start reports (resumed_from points into `checkpoint`) */
     int lock_fd;                           /* the run directory's lock (-1: none yet) */
     vt_dist dist;                          /* the data-parallel group (a group of one: this process alone) */
+    double step_started, first_wait;       /* this step's start, and when it first waited for the device (0: not yet) */
 } run;
 
 /* Rank 0 alone writes the run's files and reports; the other ranks are quiet unless they fail. */
@@ -440,11 +441,18 @@ static int next_micro(run *r, const vt_micro **out) {
 
 typedef struct {
     double loss, grad_norm, tokens, real_tokens;
+    double host_seconds; /* from the step's start to its first wait for the device: batch assembly, graph building */
     bool skipped;
     bool stop;        /* data-parallel: some rank was asked to stop (all ranks stop after this step) */
 } step_result;
 
 static bool stop_requested(const run *r) { return r->cb.should_stop && r->cb.should_stop(r->cb.ctx); }
+
+/* Evaluates arrays of the step, noting when the step first waited for the device. */
+static int eval_step(run *r, const mx_array *a, size_t n) {
+    if (r->first_wait == 0) r->first_wait = vt_now();
+    return mx_eval(a, n);
+}
 
 static int accumulate(mx_array *sum, const mx_array *add, size_t n, bool first) {
     for (size_t i = 0; i < n; i++) {
@@ -479,7 +487,7 @@ static int gradients(run *r, vt_micro_batch *mb, int n_mb, size_t supervised, mx
         first = false;
         if (rc == 0 && k + 1 < n_mb) {
             grads[np] = *loss_sum;
-            rc = mx_eval(grads, np + 1);
+            rc = eval_step(r, grads, np + 1);
         }
     }
     r->current = NULL;
@@ -504,7 +512,7 @@ static int update(run *r, mx_array *grads, mx_array flat, mx_array loss_sum, siz
     all[np + 5] = ok;
     float loss_value = 0, norm_value = 0;
     int32_t applied = 0;
-    int rc = mx_eval(all, np + 6) || mx_item_f32(loss, &loss_value) || mx_item_f32(norm, &norm_value) ||
+    int rc = eval_step(r, all, np + 6) || mx_item_f32(loss, &loss_value) || mx_item_f32(norm, &norm_value) ||
              mx_astype(&ok, ok, MX_INT32) || mx_item_i32(ok, &applied);
     free(all);
     TRY(rc);
@@ -532,6 +540,7 @@ static int all_reduce(run *r, const mx_array *grads, mx_array *loss_sum, size_t 
     float mine[2] = {(float)local_tokens, stop_requested(r) ? 1.0f : 0.0f}, all[2];
     TRY(mx_from_data(&parts[2], mine, &two, 1, MX_FLOAT32));
     TRY(mx_concatenate(&sum, parts, 3, 0));
+    if (r->first_wait == 0) r->first_wait = vt_now();
     TRY(vt_dist_sum(&r->dist, sum, failure, "the gradient all-reduce", &sum));
     TRY(mx_slice_axis(&tail, sum, 0, total + 1, total + 3));
     TRY(mx_to_f32(tail, all, 2));
@@ -567,6 +576,7 @@ static int train_step(run *r, step_result *res) {
     vt_micro_batch mb[MAX_ACCUMULATION];
     if (accum > MAX_ACCUMULATION) return vt_err("grad_accumulation_steps above %d is not supported", MAX_ACCUMULATION);
     *res = (step_result){0};
+    r->step_started = vt_now(), r->first_wait = 0;
     size_t supervised = 0, mine = 0; /* the step's supervised tokens, and those of this rank's share */
     int made = 0, rc = 0;
     for (; rc == 0 && made < accum; made++) {
@@ -581,6 +591,7 @@ static int train_step(run *r, step_result *res) {
         rc = all_reduce(r, grads, &loss_sum, mine, supervised, rc ? vt_errmsg() : NULL, &flat, res);
     if (rc == 0) rc = update(r, grads, flat, loss_sum, supervised, res);
     res->tokens = (double)supervised;
+    res->host_seconds = (r->first_wait ? r->first_wait : vt_now()) - r->step_started;
     for (int k = 0; k < made; k++) vt_micro_batch_clear(&mb[k]);
     free(grads);
     return rc;
@@ -694,7 +705,8 @@ static int after_step(run *r, const step_result *s, double step_seconds, window 
         .epoch = (double)r->st.epoch + (r->plan.n ? (double)r->st.micro / (double)r->plan.n : 0),
         .loss = s->loss, .lr = vt_schedule_lr(&r->sched, r->st.step - 1), .grad_norm = s->grad_norm,
         .tokens_per_s = w->seconds > 0 ? w->tokens / w->seconds : 0, .trained_tokens = r->st.trained_tokens,
-        .peak_mem_gb = (double)peak / 1e9, .ms_per_step = step_seconds * 1e3, .skipped = s->skipped,
+        .peak_mem_gb = (double)peak / 1e9, .ms_per_step = step_seconds * 1e3, .host_ms = s->host_seconds * 1e3,
+        .skipped = s->skipped,
     };
     if (report && writes(r)) TRY(vt_metrics_train(&r->metrics, &rep));
     if (r->cb.on_step) r->cb.on_step(r->cb.ctx, &rep, report);

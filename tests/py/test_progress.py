@@ -26,7 +26,7 @@ CLI = os.environ.get("VT_CLI", str(ROOT / "build" / "vlmtune"))
 STEPS, EVERY = 4, 2
 REPORT = re.compile(r"^step (\d+)/(\d+) \| epoch [\d.]+ \| loss [\d.]+ \| lr [\d.e+-]+ \| \d+ tok/s \| trained \d+ tok \| "
                     r"peak [\d.]+ GB \| \d+ ms/step \| ETA \S+$")
-TIMES = {"tokens_per_s", "ms_per_step", "peak_mem_gb"}  # measured, not computed: they differ run to run
+TIMES = {"tokens_per_s", "ms_per_step", "host_ms", "peak_mem_gb"}  # measured, not computed: they differ run to run
 
 
 def train_cmd(setup, out, *extra):
@@ -161,6 +161,8 @@ def test_tokens_per_second_exclude_validation(train_setup, tmp_path):
     # tokens/s × the step's time = the step's tokens, a whole number, only if no validation time is counted
     tokens = [x["tokens_per_s"] * x["ms_per_step"] / 1000 for x in steps]
     assert all(abs(t - round(t)) < 1e-6 * t for t in tokens), tokens
+    # the host's part of a step comes before its wait for the device: inside the step's time, never all of it
+    assert all(0 < x["host_ms"] < x["ms_per_step"] for x in steps), steps
     enc = tmp_path / "enc.safetensors"
     subprocess.run([CLI, "encode", "--model", str(model), "--data", str(data / "train.jsonl"), "--out", str(enc)],
                    check=True, capture_output=True)
