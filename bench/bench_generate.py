@@ -5,7 +5,8 @@
 
 Greedy, one 256×256 photo + a short prompt, N new tokens with the stop ids ignored.  vlmtune's figures
 are its own report (prompt and generation tokens/s); mlx-vlm 0.7.10's is its generate_step on the same
-prompt ids and pixels (from `vlmtune encode`), timed over the same number of new tokens.  Prints the
+prompt ids and pixels (from `vlmtune encode`), timed over the same number of new tokens, with and without the
+adapter applied on the fly (apply_lora_layers, what mlx_vlm.load does with adapter_path).  Prints the
 median of R runs, the spread (min–max), and each figure's ratio to vlmtune's base decode speed.  --compare
 adds rows for another vlmtune binary (say, a build of the previous commit), run interleaved with this one so a
 loaded machine's drift hits both alike.
@@ -41,7 +42,7 @@ def vlmtune(model, image, n, adapter=None, cli=None):
     return float(m.group(2)), float(m.group(4))
 
 
-def mlx_vlm(model_dir, d, image, n):
+def mlx_vlm(model_dir, d, image, n, adapter=None):
     import mlx.core as mx
     import numpy as np
     from mlx_vlm.generate.ar import generate_step
@@ -53,6 +54,9 @@ def mlx_vlm(model_dir, d, image, n):
     t = {k: np.array(v) for k, v in mx.load(str(d / "p.safetensors")).items()}
     ids = t["input_ids"][: int(np.nonzero(t["loss_mask"])[0][0])]
     model = load_model(Path(model_dir))
+    if adapter:   # applied on the fly, as mlx_vlm.load(..., adapter_path=...) does
+        from mlx_vlm.trainer.peft.utils import apply_lora_layers
+        model = apply_lora_layers(model, str(adapter))
     start, first = time.perf_counter(), None
     steps = generate_step(mx.array(ids[None].astype(np.int32)), model, mx.array(t["pixel_values"]), None,
                           temperature=0.0, max_tokens=n, image_grid_thw=mx.array(t["image_grid_thw"].astype(np.int32)))
@@ -111,7 +115,8 @@ def main():
         Image.new("RGB", (256, 256), (180, 90, 40)).save(image)
         subprocess.run([CLI, "fuse", "--model", a.model, "--adapter", a.adapter, "--out", str(d / "fused")], check=True,
                        capture_output=True)
-        rows = Rows({"vlmtune base": [], "vlmtune + adapter (unfused)": [], "vlmtune fused": [], "mlx-vlm base": []})
+        rows = Rows({"vlmtune base": [], "vlmtune + adapter (unfused)": [], "vlmtune fused": [], "mlx-vlm base": [],
+                     "mlx-vlm + adapter (unfused)": []})
         if a.compare:
             rows["other base"], rows["other + adapter (unfused)"] = [], []
         for i in range(a.runs):
@@ -125,6 +130,7 @@ def main():
                 rows.add("other + adapter (unfused)", vlmtune(a.model, image, a.tokens, a.adapter, cli=a.compare))
             rows.add("vlmtune fused", vlmtune(d / "fused", image, a.tokens))
             rows.add("mlx-vlm base", mlx_vlm(a.model, d, image, a.tokens))
+            rows.add("mlx-vlm + adapter (unfused)", mlx_vlm(a.model, d, image, a.tokens, a.adapter))
         if a.in_process:
             for v in in_process(a.model, image, a.tokens, a.runs):
                 rows.add("vlmtune base, one process", v)

@@ -13,6 +13,8 @@ typedef struct {
     vt_linear *lin;   /* borrowed from the model */
     size_t first;     /* index of lora_a in owner->params; lora_b follows, then m (DoRA) */
     mx_array a, b, m; /* what the hook reads: the params' arrays, or bound ones */
+    mx_array a_run, b_run; /* prepared for inference (vt_lora_prepare): A and B padded, laid out for matrix-vector
+                            * products; NULL until then */
 } adapter;
 
 struct vt_lora {
@@ -22,6 +24,7 @@ struct vt_lora {
     adapter *ad;      /* owned */
     size_t n;
     vt_params params;
+    mx_arena *prepared; /* the adapters' a_run and b_run (NULL: not prepared) */
     vt_adapter_meta meta;
     bool training;
     uint64_t seed;
@@ -87,12 +90,26 @@ static int low_rank(const adapter *ad, mx_array x, mx_array *z) {
     return mx_mul_scalar(z, *z, ad->owner->cfg.scale);
 }
 
+/* The same with the arrays vt_lora_prepare laid out (the scale is in b_run): no casts, no scaling, and on a
+ * GPU two matrix-vector kernels per generated token instead of two general products. */
+static int low_rank_prepared(const adapter *ad, mx_array x, mx_array *z) {
+    TRY(mx_matmul(z, x, ad->a_run));
+    return mx_matmul(z, *z, ad->b_run);
+}
+
+/* Prepared arrays serve only the params' own A and B: not a transform's bound ones, nor training. */
+static bool use_prepared(const adapter *ad) {
+    const vt_lora *l = ad->owner;
+    return ad->a_run && !l->training && ad->a == l->params.values[ad->first] &&
+           ad->b == l->params.values[ad->first + 1];
+}
+
 static int hook_forward(void *state, mx_array x, mx_array y_base, mx_array *y) {
     const adapter *ad = state;
     const vt_lora *l = ad->owner;
     mx_array in = x, z;
     if (l->training && l->cfg.dropout > 0) TRY(dropout(ad, x, &in));
-    TRY(low_rank(ad, in, &z));
+    TRY(use_prepared(ad) ? low_rank_prepared(ad, in, &z) : low_rank(ad, in, &z));
     if (l->cfg.kind == VT_ADAPTER_LORA) return mx_add(y, y_base, z);
     mx_array base = y_base, out, norm, gain;
     if (ad->lin->bias) TRY(mx_subtract(&base, y_base, ad->lin->bias));
@@ -127,21 +144,58 @@ void vt_lora_bind(vt_lora *l, const mx_array *values) {
     for (size_t i = 0; i < l->n; i++) hook_rebind(&l->ad[i], v + l->ad[i].first);
 }
 
-int vt_lora_cast(vt_lora *l, mx_dtype dt) {
-    if (l->cfg.kind == VT_ADAPTER_DORA) return 0; /* its weight norms are computed from A and B in float32 */
-    for (size_t i = 0; i < l->n; i++)
-        for (size_t k = 0; k < 2; k++) { /* lora_a, lora_b */
-            size_t j = l->ad[i].first + k;
-            mx_array v = l->params.values[j];
-            if (mx_dtype_of(v) == dt) continue;
-            mx_arena *scope = mx_scope_begin();
-            int rc = mx_astype(&v, v, dt) || mx_eval(&v, 1);
-            if (rc == 0) vt_params_replace(&l->params, j, v); /* moves v to the params' arena */
-            mx_scope_end(scope);
-            TRY(rc);
-        }
+/* MLX's CUDA backend multiplies one token's row by a matrix with its matrix-vector kernel only when the
+ * reduced dimension is a multiple of 32 and the matrix is stored row by row along it (mlx/backend/cuda/gemms/
+ * gemv.cu); otherwise a general cuBLAS product, ~20 µs against ~5 at decode shapes on an H200 (bench/README.md).
+ * A [in, r] is x's product over `in`, B [r, out] the low-rank row's over r: both become [K, N] views of
+ * row-major [N, K] storage, the rank padded with zeros to a multiple of 32 (exact: the padding adds zeros).
+ * B carries the scale, multiplied in float32 before rounding to `dt`: one operation less per layer and token. */
+enum { GEMV_MULTIPLE = 32 };
+
+static int gemv_layout(mx_array m, int pad_axis, double scale, mx_dtype dt, mx_array *out) {
+    int rank = mx_dim(m, pad_axis), padded = (rank + GEMV_MULTIPLE - 1) / GEMV_MULTIPLE * GEMV_MULTIPLE;
+    int lo[2] = {0, 0}, hi[2] = {0, 0};
+    hi[pad_axis] = padded - rank;
+    mx_array t;
+    TRY(mx_astype(&t, m, MX_FLOAT32));
+    if (scale != 1.0) TRY(mx_mul_scalar(&t, t, scale));
+    TRY(mx_astype(&t, t, dt));
+    if (padded != rank) TRY(mx_pad(&t, t, lo, hi, 2, 0.0));
+    TRY(mx_transpose(&t, t, NULL, 0));
+    TRY(mx_contiguous(&t, t));
+    TRY(mx_transpose(out, t, NULL, 0));
+    return mx_eval(out, 1);
+}
+
+/* A and B in `dt`, for the paths that bind the params' arrays (a compiled layer takes them as inputs). */
+static int cast_params(vt_lora *l, mx_dtype dt) {
+    for (size_t j = 0; j < l->params.n; j++) {
+        mx_array v = l->params.values[j];
+        if (mx_dtype_of(v) == dt) continue;
+        mx_arena *scope = mx_scope_begin();
+        int rc = mx_astype(&v, v, dt) || mx_eval(&v, 1);
+        if (rc == 0) vt_params_replace(&l->params, j, v); /* moves v to the params' arena */
+        mx_scope_end(scope);
+        TRY(rc);
+    }
     vt_lora_bind(l, NULL);
     return 0;
+}
+
+int vt_lora_prepare(vt_lora *l, mx_dtype dt) {
+    if (l->cfg.kind == VT_ADAPTER_DORA) return 0; /* its weight norms are computed from A and B in float32 */
+    if (!l->prepared && !(l->prepared = mx_arena_new())) return vt_err("out of memory");
+    vt_lora_bind(l, NULL);
+    for (size_t i = 0; i < l->n; i++) { /* from the float32 masters: the scale folded into B before rounding */
+        adapter *ad = &l->ad[i];
+        mx_array a, b;
+        mx_arena *scope = mx_scope_begin();
+        int rc = gemv_layout(ad->a, 1, 1.0, dt, &a) || gemv_layout(ad->b, 0, l->cfg.scale, dt, &b);
+        if (rc == 0) mx_keep(a, l->prepared), mx_keep(b, l->prepared), ad->a_run = a, ad->b_run = b;
+        mx_scope_end(scope);
+        TRY(rc);
+    }
+    return cast_params(l, dt);
 }
 
 void vt_lora_set_training(vt_lora *l, bool training, uint64_t seed) {
@@ -298,6 +352,7 @@ void vt_lora_free(vt_lora *l) {
     for (size_t i = 0; i < l->n; i++) l->ad[i].lin->adapter = NULL, l->ad[i].lin->adapter_ops = NULL;
     free(l->ad);
     vt_params_free(&l->params);
+    mx_arena_free(l->prepared);
     free(l->keys);
     free(l);
 }

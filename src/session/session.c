@@ -120,8 +120,8 @@ int vt_session_make_resident(vt_session *s) {
         TRY(mx_eval(batch, n));
         n = 0;
     }
-    /* the session's adapter is only ever applied: in the activations' type from now on */
-    return s->adapter ? vt_lora_cast(s->adapter, mx_dtype_of(s->model->text.norm.weight)) : 0;
+    /* the session's adapter is only ever applied: prepared for inference in the activations' type */
+    return s->adapter ? vt_lora_prepare(s->adapter, mx_dtype_of(s->model->text.norm.weight)) : 0;
 }
 
 void vt_session_close(vt_session *s) {

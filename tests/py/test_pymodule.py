@@ -125,7 +125,7 @@ def test_eval_equals_the_cli(vlmtune, setup, train_setup):
     assert [row.index for row in rows] == list(range(r.rows)) and all(row.generated is not None for row in rows)
 
 
-# On a bf16 model the Python module applies the adapter cast to bf16 once (vt_lora_cast), the CLI casts it at
+# On a bf16 model the Python module applies the adapter cast to bf16 once (vt_lora_prepare), the CLI casts it at
 # every use: the same products, so the same loss to the last digit printed.
 def test_eval_on_a_bf16_model_equals_the_cli(vlmtune, setup, train_setup, tmp_path):
     import mlx.core as mx

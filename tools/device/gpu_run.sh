@@ -17,6 +17,8 @@
 #                     (BENCH_SECONDS caps it, leaving time for the phases after it)
 #   dist      ~1 min  bench/bench_distributed.py: one process, plain and on the data-parallel path (a group of
 #                     one), batch 4 of the bench rows -> $OUT/dist.md (DIST_STEPS, DIST_REPEATS)
+#   ops       ~1 min  bench/decode_ops.py: one operation's cost and a decode loop with and without LoRA, Python
+#                     MLX on random arrays of the 4B shapes -> $OUT/decode_ops.md
 #   generate  ~2 min  bench/bench_generate.py on the 4B model with an adapter trained 2 steps -> $OUT/generate.md
 #                     (GEN_TOKENS, GEN_RUNS)
 #   bench     the rest  bench/bench_train_gpu.py --time-budget <seconds left of --limit>: configurations that
@@ -156,6 +158,11 @@ if has dist; then
     --modes 1,1dist --steps ${DIST_STEPS:-10} --repeats ${DIST_REPEATS:-3} --batch-size 4 --accumulation 1 -- \
     --image-min-pixels $((side * side)) --image-max-pixels $((side * side)) --max-seq-length 2048 \
     2>&1 | tee "$OUT/dist.md"
+fi
+
+if has ops; then
+  phase ops
+  python3 "$D/scripts/bench/decode_ops.py" --tokens ${OPS_TOKENS:-64} --runs ${OPS_RUNS:-5} 2>&1 | tee "$OUT/decode_ops.md"
 fi
 
 if has generate; then

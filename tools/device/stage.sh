@@ -15,7 +15,7 @@
 #                         (+ bin/tests/: the binding's test programs test_mx_*, test_loss, test_optim, with
 #                         --with-tests, for tools/device/run_binding_tests.sh)
 #   tokenizer.tar.xz      the Qwen3 tokenizer (.cache/qwen3-tokenizer)
-#   scripts/              bench/bench_{train_gpu,distributed,generate}.py, tools/make_full_random.py, tools/quantize_mlx.py
+#   scripts/              bench/bench_{train_gpu,distributed,generate}.py, bench/decode_ops.py, tools/make_full_random.py, tools/quantize_mlx.py
 #   gpu_run.sh            the device command (tools/device/gpu_run.sh)
 #   MANIFEST.txt          sources, versions, sizes, sha256
 # The device image already has torch, transformers, peft, numpy, pillow, safetensors, jinja2, tqdm,
@@ -117,7 +117,8 @@ say "tokenizer"
 tar -C "$ROOT/.cache" -cf - qwen3-tokenizer | xz -9e -T2 > "$OUT/tokenizer.tar.xz"
 
 say "scripts"
-cp "$ROOT/bench/bench_train_gpu.py" "$ROOT/bench/bench_distributed.py" "$ROOT/bench/bench_generate.py" "$OUT/scripts/bench/"
+cp "$ROOT/bench/bench_train_gpu.py" "$ROOT/bench/bench_distributed.py" "$ROOT/bench/bench_generate.py" \
+  "$ROOT/bench/decode_ops.py" "$OUT/scripts/bench/"
 cp "$ROOT/tools/make_full_random.py" "$ROOT/tools/quantize_mlx.py" "$OUT/scripts/tools/"
 cp "$ROOT/tools/device/gpu_run.sh" "$OUT/gpu_run.sh"
 
