@@ -15,6 +15,8 @@ fixed 300-token key/value history, greedy.  Two tables:
      lora            + (x·A)·B, times the scale, added: 4 operations more per projection (mlx-lm, mlx-vlm)
      lora-addmm      + addmm(y, x·A, B, scale): 2 operations more per projection
      lora-grouped    q, k, v (and gate, up) share their input: one x·[A_q|A_k|A_v], then addmm per projection
+     lora-gemv       + (x·A)·B added, A and B stored row by row along the reduction, the rank padded to 32 and the
+                     scale in B: both products MLX CUDA's matrix-vector kernel (vlmtune's prepared adapter)
      base-compiled / lora-compiled   the layer under mx.compile
 The decode loop's tokens/s is the median of R runs of N tokens; "vs base" is against the base row.
 This explains bench_generate.py's adapter row on the GPU (bench/README.md); it does not replace it.
@@ -32,18 +34,30 @@ def rand(*shape, scale=0.02):
     return (mx.random.normal(shape) * scale).astype(mx.bfloat16)
 
 
+def gemv_layout(m, pad_axis, scale=1.0):
+    """m [K, N] as a [K', N] view of row-major [N, K'] storage, the rank (pad_axis) padded to a multiple of 32."""
+    r = m.shape[pad_axis]
+    pad = [(0, 0), (0, 0)]
+    pad[pad_axis] = (0, -r % 32)
+    t = mx.contiguous(mx.pad(m * scale, pad).T)
+    mx.eval(t)
+    return t.T
+
+
 def per_op_costs(r, n=1000):
     x = rand(1, 1, HID, scale=1.0)
     w, a, b = rand(HID, HID), rand(HID, r), rand(r, HID)
     t0 = rand(1, 1, r, scale=1.0)
-    mx.eval(x, w, a, b, t0)
+    at, bt = gemv_layout(a, 1), gemv_layout(b, 0)
+    mx.eval(x, w, a, b, t0, at, bt)
     cases = {
         "add (elementwise)": lambda y: y + x,
         "x·Wᵀ, W 2560×2560": lambda y: y @ w.T,
         "x·A, A 2560×r": lambda y: (y @ a) @ b,          # two per link: counted as two operations below
         "addmm(y, t, B)": lambda y: mx.addmm(y, t0, b, alpha=2.0),
+        "x·A, ·B laid out for gemv": lambda y: (y @ at) @ bt,
     }
-    ops_per_link = {"x·A, A 2560×r": 2}
+    ops_per_link = {"x·A, A 2560×r": 2, "x·A, ·B laid out for gemv": 2}
     rows = []
     for name, link in cases.items():
         times = []
@@ -58,7 +72,8 @@ def per_op_costs(r, n=1000):
             times.append((built - t, done - built))
         build, run = min(times, key=lambda p: p[0] + p[1])
         k = n * ops_per_link.get(name, 1)
-        label = "x·A then ·B (per matmul)" if name.startswith("x·A") else name
+        label = {"x·A, A 2560×r": "x·A then ·B (per matmul)",
+                 "x·A, ·B laid out for gemv": "the same, gemv layout"}.get(name, name)
         rows.append((label, build / k * 1e6, run / k * 1e6))
     return rows
 
@@ -72,13 +87,16 @@ class Layer:
         self.b = {p: rand(r, self.w[p].shape[0]) for p in self.w}
         self.a_qkv = mx.concatenate([self.a["q"], self.a["k"], self.a["v"]], axis=1)
         self.a_gu = mx.concatenate([self.a["gate"], self.a["up"]], axis=1)
+        self.a_run = {p: gemv_layout(self.a[p], 1) for p in self.w}
+        self.b_run = {p: gemv_layout(self.b[p], 0, 2.0) for p in self.w}
         self.n1, self.n2 = mx.ones((HID,), mx.bfloat16), mx.ones((HID,), mx.bfloat16)
         self.qn, self.kn = mx.ones((HD,), mx.bfloat16), mx.ones((HD,), mx.bfloat16)
         self.keys, self.values = rand(1, KV, HIST, HD, scale=1.0), rand(1, KV, HIST, HD, scale=1.0)
         self.r = r
 
     def arrays(self):
-        return [*self.w.values(), *self.a.values(), *self.b.values(), self.a_qkv, self.a_gu, self.keys, self.values]
+        return [*self.w.values(), *self.a.values(), *self.b.values(), *self.a_run.values(), *self.b_run.values(),
+                self.a_qkv, self.a_gu, self.keys, self.values]
 
     def proj(self, p, x, mode, t=None, col=0):
         y = x @ self.w[p].T
@@ -86,6 +104,8 @@ class Layer:
             return y
         if mode == "lora":
             return y + 2.0 * ((x @ self.a[p]) @ self.b[p])
+        if mode == "lora-gemv":
+            return y + (x @ self.a_run[p]) @ self.b_run[p]
         if mode == "lora-addmm":
             return mx.addmm(y, x @ self.a[p], self.b[p], alpha=2.0)
         # grouped: t holds x·A for several projections side by side
@@ -174,7 +194,8 @@ def main():
     print(f"\ndecode loop, {args.tokens} tokens, median [min–max] of {args.runs}")
     print(f"{'variant':<18}{'tok/s':>9}{'range':>16}{'ms/token':>10}{'vs base':>9}")
     base = None
-    for mode in ["base", "lora", "lora-addmm", "lora-grouped", "base-compiled", "lora-compiled"]:
+    for mode in ["base", "lora", "lora-addmm", "lora-grouped", "lora-gemv", "base-compiled", "lora-compiled",
+                 "lora-gemv-compiled"]:
         r = decode_rates(layers, embed, norm, mode, mode.endswith("-compiled"), args.tokens, args.runs)
         med = statistics.median(r)
         base = base or med

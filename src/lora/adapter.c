@@ -149,17 +149,20 @@ void vt_lora_bind(vt_lora *l, const mx_array *values) {
  * gemv.cu); otherwise a general cuBLAS product, ~20 µs against ~5 at decode shapes on an H200 (bench/README.md).
  * A [in, r] is x's product over `in`, B [r, out] the low-rank row's over r: both become [K, N] views of
  * row-major [N, K] storage, the rank padded with zeros to a multiple of 32 (exact: the padding adds zeros).
- * B carries the scale, multiplied in float32 before rounding to `dt`: one operation less per layer and token. */
+ * B carries the scale, multiplied in float32 before rounding to `dt`: one operation less per layer and token.
+ * The layout is for GPUs: MLX's CPU products ran 2.4× slower with it (bench/decode_ops.py). */
 enum { GEMV_MULTIPLE = 32 };
 
-static int gemv_layout(mx_array m, int pad_axis, double scale, mx_dtype dt, mx_array *out) {
+static int run_layout(mx_array m, int pad_axis, double scale, mx_dtype dt, bool gemv, mx_array *out) {
     int rank = mx_dim(m, pad_axis), padded = (rank + GEMV_MULTIPLE - 1) / GEMV_MULTIPLE * GEMV_MULTIPLE;
     int lo[2] = {0, 0}, hi[2] = {0, 0};
     hi[pad_axis] = padded - rank;
     mx_array t;
     TRY(mx_astype(&t, m, MX_FLOAT32));
     if (scale != 1.0) TRY(mx_mul_scalar(&t, t, scale));
-    TRY(mx_astype(&t, t, dt));
+    TRY(mx_astype(out, t, dt));
+    if (!gemv) return mx_eval(out, 1);
+    t = *out;
     if (padded != rank) TRY(mx_pad(&t, t, lo, hi, 2, 0.0));
     TRY(mx_transpose(&t, t, NULL, 0));
     TRY(mx_contiguous(&t, t));
@@ -182,7 +185,7 @@ static int cast_params(vt_lora *l, mx_dtype dt) {
     return 0;
 }
 
-int vt_lora_prepare(vt_lora *l, mx_dtype dt) {
+int vt_lora_prepare(vt_lora *l, mx_dtype dt, bool gemv_layout) {
     if (l->cfg.kind == VT_ADAPTER_DORA) return 0; /* its weight norms are computed from A and B in float32 */
     if (!l->prepared && !(l->prepared = mx_arena_new())) return vt_err("out of memory");
     vt_lora_bind(l, NULL);
@@ -190,7 +193,8 @@ int vt_lora_prepare(vt_lora *l, mx_dtype dt) {
         adapter *ad = &l->ad[i];
         mx_array a, b;
         mx_arena *scope = mx_scope_begin();
-        int rc = gemv_layout(ad->a, 1, 1.0, dt, &a) || gemv_layout(ad->b, 0, l->cfg.scale, dt, &b);
+        int rc = run_layout(ad->a, 1, 1.0, dt, gemv_layout, &a) ||
+                 run_layout(ad->b, 0, l->cfg.scale, dt, gemv_layout, &b);
         if (rc == 0) mx_keep(a, l->prepared), mx_keep(b, l->prepared), ad->a_run = a, ad->b_run = b;
         mx_scope_end(scope);
         TRY(rc);

@@ -84,12 +84,13 @@ const vt_linear *vt_lora_layer(const vt_lora *l, size_t i, mx_array *a, mx_array
  * This is how a transform (value_and_grad) traces the forward as a function of the adapters. */
 void vt_lora_bind(vt_lora *l, const mx_array *values);
 /* For inference (the adapter is not trained or saved after this): A and B become arrays of type `dt`, the
- * activations' type, evaluated once, and copies of them, B scaled, are laid out so that a generated token's
- * two low-rank products are matrix-vector kernels on a GPU (the rank padded with zeros to a multiple of 32;
- * adapter.c says why).  Forward passes then use the copies: no casts from the float32 masters, no scaling
- * (756 operations per token at 4B size), no general products.  Training and bound arrays (vt_lora_bind) keep
+ * activations' type, evaluated once, and copies of them are made with the scale in B's, which forward passes
+ * then use: no casts from the float32 masters, no scaling (756 operations per token at 4B size).  With
+ * `gemv_layout` (for GPUs) the copies are laid out so that a generated token's two low-rank products are
+ * matrix-vector kernels, not general products (the rank padded with zeros to a multiple of 32; adapter.c says
+ * why).  Training and bound arrays (vt_lora_bind) keep
  * using the params.  LoRA only: DoRA's weight norms are computed from A and B in float32. */
-int vt_lora_prepare(vt_lora *l, mx_dtype dt);
+int vt_lora_prepare(vt_lora *l, mx_dtype dt, bool gemv_layout);
 /* Dropout on (training) or off.  `seed` selects the masks of the next forward passes: the
  * same seed gives the same masks, so a recomputed (checkpointed) forward matches its first run. */
 void vt_lora_set_training(vt_lora *l, bool training, uint64_t seed);

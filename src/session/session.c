@@ -2,6 +2,7 @@
 #include "session/session.h"
 
 #include <cjson/cJSON.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "io/json.h"
@@ -120,8 +121,14 @@ int vt_session_make_resident(vt_session *s) {
         TRY(mx_eval(batch, n));
         n = 0;
     }
-    /* the session's adapter is only ever applied: prepared for inference in the activations' type */
-    return s->adapter ? vt_lora_prepare(s->adapter, mx_dtype_of(s->model->text.norm.weight)) : 0;
+    /* the session's adapter is only ever applied: prepared for inference in the activations' type, laid out for
+     * matrix-vector kernels on a GPU (VLMTUNE_ADAPTER_LAYOUT=gemv or plain chooses: docs/GENERATE.md) */
+    if (!s->adapter) return 0;
+    const char *layout = getenv("VLMTUNE_ADAPTER_LAYOUT");
+    bool gemv = layout && *layout ? strcmp(layout, "gemv") == 0 : mx_default_device() == MX_GPU;
+    if (layout && *layout && !gemv && strcmp(layout, "plain") != 0)
+        return vt_err("VLMTUNE_ADAPTER_LAYOUT is '%s': expected gemv or plain", layout);
+    return vt_lora_prepare(s->adapter, mx_dtype_of(s->model->text.norm.weight), gemv);
 }
 
 void vt_session_close(vt_session *s) {

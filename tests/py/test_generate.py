@@ -70,11 +70,11 @@ def reference(model_dir, adapter, ids, pv, grid):
     return out
 
 
-def vlmtune(model, d, images, prompt, *extra, n=N):
+def vlmtune(model, d, images, prompt, *extra, n=N, env=None):
     cmd = [CLI, "generate", "--model", str(model), "--prompt", prompt, "--max-tokens", str(n), "--print-ids", *extra]
     for i in images:
         cmd += ["--image", str(d / i)]
-    r = subprocess.run(cmd, capture_output=True, text=True)
+    r = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, **(env or {})))
     assert r.returncode == 0, r.stderr
     line = [l for l in r.stderr.splitlines() if l.startswith("ids:")]
     return [int(x) for x in line[0][4:].split()] if line else [], r
@@ -93,6 +93,25 @@ def test_greedy_equals_mlx_vlm(setup, images, with_adapter):
     uncached, _ = vlmtune(model, d, images, "Describe the photo.", *extra, "--no-cache")
     assert uncached == got
     assert "tokens/s" in r.stderr and "peak memory" in r.stderr
+
+
+# The adapter's copies laid out for a GPU's matrix-vector kernel (rank 4 padded to 32 with zeros, stored row by
+# row along the reduction, the scale in B) are the same products: mlx-vlm's answer, on the CPU as on a GPU.
+@pytest.mark.parametrize("layout", ["gemv", "plain"])
+def test_both_adapter_layouts_give_mlx_vlms_answer(setup, layout):
+    model, d = setup
+    ids, pv, grid = prompt_inputs(model, d, ["a.png"], "Describe the photo.")
+    want = reference(model, d / "adapter", ids, pv, grid)
+    got, _ = vlmtune(model, d, ["a.png"], "Describe the photo.", "--ignore-eos", "--adapter", str(d / "adapter"),
+                     env={"VLMTUNE_ADAPTER_LAYOUT": layout})
+    assert got == want
+
+
+def test_an_unknown_adapter_layout_is_an_error(setup):
+    model, d = setup
+    r = subprocess.run([CLI, "generate", "--model", str(model), "--prompt", "Hi", "--adapter", str(d / "adapter")],
+                       capture_output=True, text=True, env=dict(os.environ, VLMTUNE_ADAPTER_LAYOUT="fast"))
+    assert r.returncode == 1 and "VLMTUNE_ADAPTER_LAYOUT is 'fast': expected gemv or plain" in r.stderr, r.stderr
 
 
 def test_sampling_is_repeatable_and_top_k_1_is_greedy(setup):
