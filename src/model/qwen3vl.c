@@ -150,6 +150,13 @@ static int positions(const vt_model *m, const vt_model_inputs *in, vt_model_outp
                              images ? in->n_images : 0, out->positions, out->rope_deltas);
 }
 
+/* The rotary tables in the activations' type once per pass, as every layer would cast them (the same values):
+ * four casts fewer per layer, 144 kernels per generated token at 4B size. */
+static int rotary_in(mx_dtype dt, vt_text_ctx *ctx) {
+    TRY(mx_astype(&ctx->cos, ctx->cos, dt));
+    return mx_astype(&ctx->sin, ctx->sin, dt);
+}
+
 /* ----------------------------------------------- checkpointed, compiled ---- */
 
 /* What a checkpointed or compiled layer needs besides its arrays: the layer, and packed rows' slices (copied:
@@ -216,6 +223,7 @@ int vt_model_forward(const vt_model *m, const vt_model_inputs *in, vt_model_outp
     if (in->cache && (in->B != 1 || in->cache->length != 0))
         return vt_err("inputs: a prefill takes one row and an empty cache");
     TRY(vt_mrope_tables(c, out->positions, in->B, in->T, &ctx.cos, &ctx.sin));
+    TRY(rotary_in(mx_dtype_of(h), &ctx));
     int32_t *starts = NULL, *counts = NULL;
     if (in->segments) TRY(vt_packed_slices(in->segments, in->B, in->T, &starts, &counts, &ctx.slice_max));
     else TRY(vt_attention_mask(in->attention_mask, in->B, in->T, &ctx.mask));
@@ -263,6 +271,7 @@ int vt_model_extend(const vt_model *m, vt_kv_cache *cache, mx_array ids, mx_arra
     free(pos);
     TRY(rc);
     TRY(vt_embedding_lookup(&m->text.embed, ids, &h));
+    TRY(rotary_in(mx_dtype_of(h), &ctx));
     for (int i = 0; i < c->layers; i++) TRY(vt_text_layer_forward(c, &m->text.layers[i], h, &ctx, &h));
     cache->length += T;
     return mx_rms_norm(hidden, h, m->text.norm.weight, (float)c->rms_eps);
