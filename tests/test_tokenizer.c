@@ -4,8 +4,23 @@
 #include <unistd.h>
 
 #include "test.h"
+#include "generate/stream.h"
 #include "text/tokenizer.h"
 #include "util/fs.h"
+
+/* Pushes ids one at a time; the pieces handed out, joined. */
+static void stream_text(const vt_tokenizer *t, const int32_t *ids, size_t n, char *out, size_t cap, int *pieces) {
+    vt_text_stream s = {.tok = t};
+    size_t used = 0;
+    *pieces = 0, out[0] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        const char *piece;
+        size_t len;
+        CHECK_OK(vt_text_stream_push(&s, ids[i], &piece, &len));
+        if (len && used + len < cap) memcpy(out + used, piece, len), used += len, out[used] = '\0', ++*pieces;
+    }
+    vt_text_stream_free(&s);
+}
 
 /* 256 byte tokens first (the byte-level alphabet: space is "Ġ" U+0120), then merges. */
 static const char *write_tokenizer(void) {
@@ -78,6 +93,15 @@ int main(void) {
     CHECK_OK(vt_tokenizer_decode(t, broken, 4, &text, &len));
     CHECK(strcmp(text, "\xEF\xBF\xBDx\xEF\xBF\xBD") == 0); /* one U+FFFD per maximal invalid subsequence */
     free(text);
+    /* a stream hands out whole characters: "苯" (E8 8B AF) cut over three byte tokens comes out once, whole,
+       never as U+FFFD for its first bytes; a byte that starts no character is U+FFFD, as in the decode; a
+       character still cut at the end is held back */
+    char streamed[64];
+    int pieces;
+    stream_text(t, (int32_t[]){'a', 0xE8, 0x8B, 0xAF, 'b'}, 5, streamed, sizeof streamed, &pieces);
+    CHECK(strcmp(streamed, "a\xE8\x8B\xAF" "b") == 0 && pieces == 3);
+    stream_text(t, (int32_t[]){0xFF, 'x', 0xE4, 0xBD}, 4, streamed, sizeof streamed, &pieces);
+    CHECK(strcmp(streamed, "\xEF\xBF\xBDx") == 0);
     int32_t unknown[] = {999};
     CHECK_FAILS(vt_tokenizer_decode(t, unknown, 1, &text, &len), "token id 999 (position 0) is not in the vocabulary");
     int32_t *out;

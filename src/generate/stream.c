@@ -3,6 +3,7 @@
 #include <stdlib.h>
 
 #include "util/error.h"
+#include "util/utf8.h"
 
 /* Length of the longest prefix of s[0..len) that ends on a character boundary. */
 static size_t complete_prefix(const char *s, size_t len) {
@@ -22,18 +23,20 @@ int vt_text_stream_push(vt_text_stream *s, int32_t id, const char **piece, size_
         s->ids = g, s->cap = cap;
     }
     s->ids[s->n++] = id;
-    free(s->text);
-    s->text = NULL;
-    TRY(vt_tokenizer_decode(s->tok, s->ids, s->n, &s->text, &s->len));
-    size_t upto = complete_prefix(s->text, s->len);
-    *piece = s->text + s->given;
-    *len = upto > s->given ? upto - s->given : 0;
-    if (upto > s->given) s->given = upto;
+    free(s->bytes), free(s->piece);
+    s->bytes = s->piece = NULL;
+    TRY(vt_tokenizer_decode_bytes(s->tok, s->ids, s->n, &s->bytes, &s->len));
+    size_t upto = complete_prefix(s->bytes, s->len);
+    *len = 0, *piece = "";
+    if (upto <= s->given) return 0;
+    TRY(vt_utf8_lossy(s->bytes + s->given, upto - s->given, &s->piece, len));
+    s->given = upto;
+    *piece = s->piece;
     return 0;
 }
 
 void vt_text_stream_free(vt_text_stream *s) {
     free(s->ids);
-    free(s->text);
+    free(s->bytes), free(s->piece);
     *s = (vt_text_stream){0};
 }

@@ -12,6 +12,7 @@
 
 #include "io/json.h"
 #include "util/error.h"
+#include "util/utf8.h"
 #include "util/fs.h"
 #include "util/mix.h"
 #include "util/utf8.h"
@@ -629,47 +630,8 @@ static int put_bytes(bytes_buf *b, const void *p, size_t n) {
     return 0;
 }
 
-/* Length of the valid UTF-8 sequence at p, or -(length of its maximal invalid prefix) (at least 1). */
-static int utf8_sequence(const unsigned char *p, size_t left) {
-    unsigned char b = p[0];
-    if (b < 0x80) return 1;
-    int need;
-    unsigned char lo = 0x80, hi = 0xBF;
-    if (b >= 0xC2 && b <= 0xDF) need = 1;
-    else if (b == 0xE0) need = 2, lo = 0xA0;
-    else if ((b >= 0xE1 && b <= 0xEC) || b == 0xEE || b == 0xEF) need = 2;
-    else if (b == 0xED) need = 2, hi = 0x9F;
-    else if (b == 0xF0) need = 3, lo = 0x90;
-    else if (b >= 0xF1 && b <= 0xF3) need = 3;
-    else if (b == 0xF4) need = 3, hi = 0x8F;
-    else return -1;
-    for (int k = 1; k <= need; k++) {
-        if ((size_t)k >= left) return -k;
-        unsigned char c = p[k];
-        unsigned char l = k == 1 ? lo : 0x80, h = k == 1 ? hi : 0xBF;
-        if (c < l || c > h) return -k;
-    }
-    return need + 1;
-}
-
-/* Bytes to text the way from_utf8_lossy does it: each maximal invalid subsequence -> U+FFFD. */
-static int lossy_utf8(const char *in, size_t n, bytes_buf *out) {
-    static const char replacement[] = "\xEF\xBF\xBD";
-    for (size_t i = 0; i < n;) {
-        int k = utf8_sequence((const unsigned char *)in + i, n - i);
-        if (k > 0) {
-            TRY(put_bytes(out, in + i, (size_t)k));
-            i += (size_t)k;
-        } else {
-            TRY(put_bytes(out, replacement, 3));
-            i += (size_t)-k;
-        }
-    }
-    return 0;
-}
-
-int vt_tokenizer_decode(const vt_tokenizer *t, const int32_t *ids, size_t n, char **text, size_t *len) {
-    bytes_buf raw = {0}, out = {0};
+int vt_tokenizer_decode_bytes(const vt_tokenizer *t, const int32_t *ids, size_t n, char **bytes, size_t *len) {
+    bytes_buf raw = {0};
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < n; i++) {
         int32_t id = ids[i];
@@ -694,15 +656,22 @@ int vt_tokenizer_decode(const vt_tokenizer *t, const int32_t *ids, size_t n, cha
             p += k;
         }
     }
-    if (rc == 0) rc = lossy_utf8(raw.s ? raw.s : "", raw.n, &out);
-    if (rc == 0) rc = put_bytes(&out, "", 0);
-    free(raw.s);
+    if (rc == 0) rc = put_bytes(&raw, "", 0);
     if (rc) {
-        free(out.s);
+        free(raw.s);
         return -1;
     }
-    out.s[out.n] = '\0';
-    *text = out.s;
-    if (len) *len = out.n;
+    raw.s[raw.n] = '\0';
+    *bytes = raw.s;
+    if (len) *len = raw.n;
     return 0;
+}
+
+int vt_tokenizer_decode(const vt_tokenizer *t, const int32_t *ids, size_t n, char **text, size_t *len) {
+    char *raw;
+    size_t n_raw;
+    TRY(vt_tokenizer_decode_bytes(t, ids, n, &raw, &n_raw));
+    int rc = vt_utf8_lossy(raw, n_raw, text, len);
+    free(raw);
+    return rc;
 }

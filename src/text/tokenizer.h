@@ -26,8 +26,12 @@ void vt_tokenizer_free(vt_tokenizer *t);
 
 /* Token ids of UTF-8 text (invalid UTF-8 is an error naming the byte offset).  *ids is malloc'd. */
 int vt_tokenizer_encode(const vt_tokenizer *t, const char *text, size_t len, int32_t **ids, size_t *n);
-/* Text of ids (NUL-terminated, *len without the NUL).  Unknown ids are an error.  *text is malloc'd. */
+/* Text of ids (NUL-terminated, *len without the NUL), valid UTF-8: bytes that do not form a character become
+ * U+FFFD, as Hugging Face's decoder gives them.  Unknown ids are an error.  *text is malloc'd. */
 int vt_tokenizer_decode(const vt_tokenizer *t, const int32_t *ids, size_t n, char **text, size_t *len);
+/* The bytes the ids stand for, as they are: a character may be cut between two tokens (what a stream of
+ * tokens holds back until it is whole).  NUL-terminated, *len without the NUL; *bytes is malloc'd. */
+int vt_tokenizer_decode_bytes(const vt_tokenizer *t, const int32_t *ids, size_t n, char **bytes, size_t *len);
 /* Id of a token by its string (added tokens included), or -1. */
 int32_t vt_tokenizer_token_id(const vt_tokenizer *t, const char *token);
 size_t vt_tokenizer_vocab_size(const vt_tokenizer *t); /* largest id + 1 */
