@@ -81,7 +81,10 @@ class Rows(dict):
 def in_process(model, image, n, runs, adapter=None):
     """[(prompt tok/s, decode tok/s)] of `runs` answers from one process of the Python module."""
     cmd = [sys.executable, __file__, "--worker", str(model), str(adapter or ""), str(image), str(n), str(runs)]
-    r = subprocess.run(cmd, capture_output=True, text=True, check=True)
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode:   # said, with the worker's own words, and the other rows still printed
+        print(f"  in-process worker failed (exit {r.returncode}): {r.stderr.strip()[-1500:]}", file=sys.stderr, flush=True)
+        return []
     return [tuple(x) for x in json.loads(r.stdout.strip().splitlines()[-1])]
 
 
@@ -141,6 +144,9 @@ def main():
           f"median [min–max] of {a.runs}" + (f"; other = {a.compare}" if a.compare else ""))
     print(f"{'':30} {'prompt tok/s':>21} {'decode tok/s':>19} {'decode vs base':>15}")
     for name, r in rows.items():
+        if not r:
+            print(f"{name:30} failed (above)")
+            continue
         p, g = [x[0] for x in r], [x[1] for x in r]
         pm, gm = statistics.median(p), statistics.median(g)
         print(f"{name:30} {pm:7.1f} [{min(p):5.0f}–{max(p):5.0f}] {gm:6.1f} [{min(g):4.0f}–{max(g):4.0f}] "
