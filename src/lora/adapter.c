@@ -13,8 +13,8 @@ typedef struct {
     vt_linear *lin;   /* borrowed from the model */
     size_t first;     /* index of lora_a in owner->params; lora_b follows, then m (DoRA) */
     mx_array a, b, m; /* what the hook reads: the params' arrays, or bound ones */
-    mx_array a_run, b_run; /* prepared for inference (vt_lora_prepare): A and B padded, laid out for matrix-vector
-                            * products; NULL until then */
+    mx_array a_run, b_run; /* prepared for inference (vt_lora_prepare): A and scale·B in the activations' type,
+                            * on a GPU padded and laid out for matrix-vector products; NULL until then */
 } adapter;
 
 struct vt_lora {
