@@ -125,9 +125,12 @@ int vt_session_make_resident(vt_session *s) {
      * matrix-vector kernels on a GPU (VLMTUNE_ADAPTER_LAYOUT=gemv or plain chooses: docs/GENERATE.md) */
     if (!s->adapter) return 0;
     const char *layout = getenv("VLMTUNE_ADAPTER_LAYOUT");
-    bool gemv = layout && *layout ? strcmp(layout, "gemv") == 0 : mx_default_device() == MX_GPU;
-    if (layout && *layout && !gemv && strcmp(layout, "plain") != 0)
-        return vt_err("VLMTUNE_ADAPTER_LAYOUT is '%s': expected gemv or plain", layout);
+    bool gemv = mx_default_device() == MX_GPU;
+    if (layout && *layout) {
+        if (strcmp(layout, "gemv") != 0 && strcmp(layout, "plain") != 0)
+            return vt_err("VLMTUNE_ADAPTER_LAYOUT is '%s': expected gemv or plain", layout);
+        gemv = strcmp(layout, "gemv") == 0;
+    }
     return vt_lora_prepare(s->adapter, mx_dtype_of(s->model->text.norm.weight), gemv);
 }
 

@@ -54,8 +54,8 @@ typedef struct {
 
 int vt_session_open(vt_session *s, const vt_session_options *o);
 /* Reads every weight now, and prepares the adapter for inference in the activations' type (vt_lora_prepare;
- * the session's adapter is only ever applied): MLX loads weights lazily, at first use, which would charge a generation's prompt
- * (and a server's first answer) with reading the files.  Training keeps the lazy load:
+ * the session's adapter is only ever applied): MLX loads weights lazily, at first use, which would charge a
+ * generation's prompt (and a server's first answer) with reading the files.  Training keeps the lazy load:
  * a frozen vision tower's weights are released once its features are cached. */
 int vt_session_make_resident(vt_session *s);
 void vt_session_close(vt_session *s);

@@ -12,7 +12,6 @@
 
 #include "io/json.h"
 #include "util/error.h"
-#include "util/utf8.h"
 #include "util/fs.h"
 #include "util/mix.h"
 #include "util/utf8.h"

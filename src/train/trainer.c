@@ -448,9 +448,14 @@ typedef struct {
 
 static bool stop_requested(const run *r) { return r->cb.should_stop && r->cb.should_stop(r->cb.ctx); }
 
-/* Evaluates arrays of the step, noting when the step first waited for the device. */
-static int eval_step(run *r, const mx_array *a, size_t n) {
+/* Notes when the step first waits for the device (host_ms ends there). */
+static void note_wait(run *r) {
     if (r->first_wait == 0) r->first_wait = vt_now();
+}
+
+/* Evaluates arrays of the step, noting its first wait. */
+static int eval_step(run *r, const mx_array *a, size_t n) {
+    note_wait(r);
     return mx_eval(a, n);
 }
 
@@ -540,7 +545,7 @@ static int all_reduce(run *r, const mx_array *grads, mx_array *loss_sum, size_t 
     float mine[2] = {(float)local_tokens, stop_requested(r) ? 1.0f : 0.0f}, all[2];
     TRY(mx_from_data(&parts[2], mine, &two, 1, MX_FLOAT32));
     TRY(mx_concatenate(&sum, parts, 3, 0));
-    if (r->first_wait == 0) r->first_wait = vt_now();
+    note_wait(r);
     TRY(vt_dist_sum(&r->dist, sum, failure, "the gradient all-reduce", &sum));
     TRY(mx_slice_axis(&tail, sum, 0, total + 1, total + 3));
     TRY(mx_to_f32(tail, all, 2));
